@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
+__attribute__((format(printf, 4, 0))) static int
 kerr_vset(struct kerr *err, int errnum, int with_strerror, const char *fmt, va_list ap)
 {
     if (errnum < 0)
