@@ -97,12 +97,8 @@ view_top_header(const struct hostlist *hosts, const struct fetch_host *res, size
         char load[64], cpus[16], cpu[16], mem[64], procs[24], threads[24];
         const char *cells[7] = { hosts->v[i].name, load, cpus, cpu, mem, procs, threads };
         json_t *o = res[i].info;
-        if (res[i].err[0] || !o) {
-            snprintf(load, sizeof(load), "down: %s", res[i].err[0] ? res[i].err : "no data");
-            cells[2] = cells[3] = cells[4] = cells[5] = cells[6] = "";
-            r = table_add_row(t, cells);
-            continue;
-        }
+        if (res[i].err[0] || !o)
+            continue; /* listed after the table, so its width stays that of the figures */
         json_t *l = json_object_get(o, "load");
         snprintf(load, sizeof(load), "%.2f %.2f %.2f", arr_num(l, 0), arr_num(l, 1), arr_num(l, 2));
         snprintf(cpus, sizeof(cpus), "%.0f", num(o, "cpus"));
@@ -124,8 +120,12 @@ view_top_header(const struct hostlist *hosts, const struct fetch_host *res, size
     if (r == 0)
         r = sbuf_printf(out, "kumo top - %s  %zu hosts, %zu up, %zu rows\n", clock, hosts->n, up,
                         nrows);
-    if (r == 0)
+    if (r == 0 && up > 0)
         r = table_render(t, 0, 0, 0, out);
+    for (size_t i = 0; i < hosts->n && r == 0; i++)
+        if (res[i].err[0] || !res[i].info)
+            r = sbuf_printf(out, "%s down: %s\n", hosts->v[i].name,
+                            res[i].err[0] ? res[i].err : "no data");
     table_free(t);
     return r < 0 ? -ENOMEM : 0;
 }
