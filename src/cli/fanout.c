@@ -152,7 +152,7 @@ copy_line(char *dst, size_t cap, const char *src)
 static void
 describe_http_error(struct fanout_req *r)
 {
-    char msg[FANOUT_ERR_MAX] = "";
+    char msg[200] = "";
     if (r->resp.len > 0) {
         json_error_t jerr;
         json_t *doc = json_loadb(r->resp.data, r->resp.len, 0, &jerr);
