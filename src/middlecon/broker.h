@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The middlecon broker as a library: main.c parses arguments into a
+ * struct broker_config, then broker_new() / broker_start() / broker_stop() /
+ * broker_free(). The design is described in docs/middlecon.md.
+ */
+#ifndef KUMO_MIDDLECON_BROKER_H
+#define KUMO_MIDDLECON_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "sbuf.h"
+
+struct kerr;
+
+#define BROKER_MAX_LISTEN 16
+#define BROKER_MAX_PEERS  64
+#define BROKER_MAX_TOKENS 64
+
+struct broker_config {
+    struct addr listen[BROKER_MAX_LISTEN];
+    size_t nlisten;
+    char *peers[BROKER_MAX_PEERS]; /* "host:port" or "unix:/path", malloc'd */
+    size_t npeers;
+    char *tokens[BROKER_MAX_TOKENS]; /* malloc'd; none = no authentication */
+    size_t ntokens;
+    char *name; /* broker id; NULL = derived from host name and first listener */
+    unsigned threads;
+    uint32_t max_frame;
+    size_t max_outbuf;
+    uint32_t keepalive_ms;
+    uint32_t max_sessions;
+    uint32_t max_rooms_per_session;
+    uint32_t max_pending_per_session;
+};
+
+/* Defaults for every field (no listeners, no peers). */
+void broker_config_init(struct broker_config *c);
+void broker_config_free(struct broker_config *c);
+
+struct broker;
+
+/*
+ * Bind every listener (updating port-0 addresses in c->listen with the real
+ * port) and set up the workers without starting them. Copies what it keeps
+ * from c. On failure *ret may still be set: release it with broker_free().
+ * Returns 0 or -errno with err filled.
+ */
+int broker_new(struct broker_config *c, struct broker **ret, struct kerr *err);
+
+/* Start worker and peer threads. 0 or -errno with err. */
+int broker_start(struct broker *b, struct kerr *err);
+
+/* Stop all threads and close every connection. Blocks until done. */
+void broker_stop(struct broker *b);
+void broker_free(struct broker *b);
+
+/* Broker id as announced in WELCOME (borrowed). */
+const char *broker_id(const struct broker *b);
+
+/* Append the /stats JSON document, or the Prometheus text, to out. */
+int broker_stats_json(struct broker *b, struct sbuf *out);
+int broker_stats_prometheus(struct broker *b, struct sbuf *out);
+
+#endif

@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * middlecon: the bus daemon. Parses arguments and the optional config file,
+ * starts the broker library (broker.c) and, with --http, a libmicrohttpd
+ * responder for GET /stats and GET /metrics; then waits for SIGTERM/SIGINT
+ * on the main thread and shuts down cleanly (exit 0).
+ */
+#include "broker.h"
+#include "cleanup.h"
+#include "kerr.h"
+#include "kumo-config.h"
+#include "log.h"
+#include "sbuf.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "Usage: middlecon [OPTIONS]\n"
+               "The kumo message bus broker (docs/middlecon.md).\n\n"
+               "  --listen ADDR       listen on ADDR (host:port or unix:/path), repeatable;\n"
+               "                      default 127.0.0.1:4222\n"
+               "  --peer ADDR         a cluster peer broker, repeatable\n"
+               "  --token TOKEN       accept sessions presenting TOKEN, repeatable\n"
+               "                      (none: no authentication)\n"
+               "  --http ADDR         serve GET /stats (JSON) and GET /metrics (Prometheus)\n"
+               "  --threads N         worker threads (default: number of CPUs)\n"
+               "  --name ID           broker id (default: host/first-listen-address)\n"
+               "  --max-frame SIZE    maximum frame size (default 1M, at most 16M)\n"
+               "  --max-outbuf SIZE   output buffer bound per session (default 4M)\n"
+               "  --keepalive DUR     idle time before a PING (default 30s; 0 = off)\n"
+               "  --max-sessions N    session limit (default 100000)\n"
+               "  --config FILE       read options from FILE ('key value' lines, keys as\n"
+               "                      the long options without dashes, '#' comments)\n"
+               "  --log-level LEVEL   error, warn, info (default) or debug\n"
+               "  --help, --version\n");
+}
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_PEER,
+    OPT_TOKEN,
+    OPT_HTTP,
+    OPT_THREADS,
+    OPT_NAME,
+    OPT_MAX_FRAME,
+    OPT_MAX_OUTBUF,
+    OPT_KEEPALIVE,
+    OPT_MAX_SESSIONS,
+    OPT_CONFIG,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+    { "listen", required_argument, NULL, OPT_LISTEN },
+    { "peer", required_argument, NULL, OPT_PEER },
+    { "token", required_argument, NULL, OPT_TOKEN },
+    { "http", required_argument, NULL, OPT_HTTP },
+    { "threads", required_argument, NULL, OPT_THREADS },
+    { "name", required_argument, NULL, OPT_NAME },
+    { "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+    { "max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF },
+    { "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+    { "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+    { "config", required_argument, NULL, OPT_CONFIG },
+    { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+    { "help", no_argument, NULL, OPT_HELP },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+struct opts {
+    struct broker_config cfg;
+    char *http;
+};
+
+static int
+apply(struct opts *o, int opt, const char *val, struct kerr *err)
+{
+    struct broker_config *c = &o->cfg;
+    uint64_t u;
+    switch (opt) {
+    case OPT_LISTEN:
+        if (c->nlisten >= BROKER_MAX_LISTEN)
+            return kerr_setf(err, EINVAL, "more than %d --listen addresses", BROKER_MAX_LISTEN);
+        if (addr_parse(val, 4222, &c->listen[c->nlisten], err) < 0)
+            return kerr_prefix(err, "--listen");
+        c->nlisten++;
+        return 0;
+    case OPT_PEER: {
+        struct addr a;
+        if (c->npeers >= BROKER_MAX_PEERS)
+            return kerr_setf(err, EINVAL, "more than %d --peer addresses", BROKER_MAX_PEERS);
+        if (addr_parse(val, 4222, &a, err) < 0)
+            return kerr_prefix(err, "--peer");
+        c->peers[c->npeers++] = strdup(val);
+        return 0;
+    }
+    case OPT_TOKEN:
+        if (c->ntokens >= BROKER_MAX_TOKENS)
+            return kerr_setf(err, EINVAL, "more than %d tokens", BROKER_MAX_TOKENS);
+        if (strlen(val) > 1024)
+            return kerr_setf(err, EINVAL, "token longer than 1024 bytes");
+        c->tokens[c->ntokens++] = strdup(val);
+        return 0;
+    case OPT_HTTP:
+        free(o->http);
+        o->http = strdup(val);
+        return 0;
+    case OPT_THREADS:
+        if (parse_uint64(val, 256, &u) < 0 || u == 0)
+            return kerr_setf(err, EINVAL, "--threads '%s': expected 1..256", val);
+        c->threads = (unsigned)u;
+        return 0;
+    case OPT_NAME:
+        if (!*val || strlen(val) > 255)
+            return kerr_setf(err, EINVAL, "--name '%s': expected 1..255 characters", val);
+        free(c->name);
+        c->name = strdup(val);
+        return 0;
+    case OPT_MAX_FRAME:
+        if (parse_size(val, &u) < 0 || u < 4096 || u > (16u << 20))
+            return kerr_setf(err, EINVAL, "--max-frame '%s': expected 4k..16M", val);
+        c->max_frame = (uint32_t)u;
+        return 0;
+    case OPT_MAX_OUTBUF:
+        if (parse_size(val, &u) < 0 || u < 4096 || u > (1ull << 32))
+            return kerr_setf(err, EINVAL, "--max-outbuf '%s': expected 4k..4G", val);
+        c->max_outbuf = (size_t)u;
+        return 0;
+    case OPT_KEEPALIVE:
+        if (parse_duration_usec(val, &u) < 0 || u / 1000 > 86400000)
+            return kerr_setf(err, EINVAL, "--keepalive '%s': not a duration", val);
+        c->keepalive_ms = (uint32_t)(u / 1000);
+        return 0;
+    case OPT_MAX_SESSIONS:
+        if (parse_uint64(val, 10000000, &u) < 0 || u == 0)
+            return kerr_setf(err, EINVAL, "--max-sessions '%s': expected 1..10000000", val);
+        c->max_sessions = (uint32_t)u;
+        return 0;
+    case OPT_LOG_LEVEL: {
+        enum log_level l;
+        if (log_parse_level(val, &l) < 0)
+            return kerr_setf(err, EINVAL, "--log-level '%s': expected error, warn, info, debug",
+                             val);
+        log_set_level(l);
+        return 0;
+    }
+    }
+    return kerr_setf(err, EINVAL, "unknown option");
+}
+
+static int
+load_config(struct opts *o, const char *path, struct kerr *err)
+{
+    cleanup_free char *text = NULL;
+    int r = read_file_alloc(path, 1 << 20, &text, NULL);
+    if (r < 0)
+        return kerr_set(err, -r, "read config '%s'", path);
+    int lineno = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        char *p = line + strspn(line, " \t");
+        char *hash = strchr(p, '#');
+        if (hash)
+            *hash = '\0';
+        size_t len = strlen(p);
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
+            p[--len] = '\0';
+        if (!*p)
+            continue;
+        char *key = p;
+        char *val = p + strcspn(p, " \t=");
+        if (*val) {
+            *val++ = '\0';
+            val += strspn(val, " \t=");
+        }
+        int opt = 0;
+        for (const struct option *lo = longopts; lo->name; lo++)
+            if (strcmp(lo->name, key) == 0 && lo->has_arg == required_argument &&
+                lo->val != OPT_CONFIG)
+                opt = lo->val;
+        if (!opt)
+            return kerr_setf(err, EINVAL, "config '%s' line %d: unknown key '%s'", path, lineno,
+                             key);
+        if (apply(o, opt, val, err) < 0)
+            return kerr_prefix(err, "config '%s' line %d", path, lineno);
+    }
+    return 0;
+}
+
+static enum MHD_Result
+http_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+             const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    struct broker *b = cls;
+    struct sbuf body = SBUF_INIT;
+    unsigned status = MHD_HTTP_OK;
+    const char *ctype = "application/json";
+    int r = 0;
+    if (strcmp(method, "GET") != 0) {
+        status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        r = sbuf_puts(&body, "{\"error\":\"only GET is supported\"}\n");
+    } else if (strcmp(url, "/stats") == 0) {
+        r = broker_stats_json(b, &body);
+    } else if (strcmp(url, "/metrics") == 0) {
+        ctype = "text/plain; version=0.0.4";
+        r = broker_stats_prometheus(b, &body);
+    } else {
+        status = MHD_HTTP_NOT_FOUND;
+        r = sbuf_puts(&body, "{\"error\":\"not found; try /stats or /metrics\"}\n");
+    }
+    if (r < 0) {
+        sbuf_free(&body);
+        return MHD_NO;
+    }
+    size_t len = body.len;
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, sbuf_take(&body), MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+    log_init("middlecon");
+    struct kerr err = KERR_INIT;
+    struct opts o = { 0 };
+    broker_config_init(&o.cfg);
+
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_HELP:
+            usage(stdout);
+            return 0;
+        case OPT_VERSION:
+            printf("middlecon %s\n", KUMO_VERSION);
+            return 0;
+        case OPT_CONFIG:
+            if (load_config(&o, optarg, &err) < 0)
+                goto fail;
+            break;
+        case '?':
+            usage(stderr);
+            return 1;
+        default:
+            if (apply(&o, c, optarg, &err) < 0)
+                goto fail;
+        }
+    }
+    if (optind < argc) {
+        kerr_setf(&err, EINVAL, "unexpected argument '%s'", argv[optind]);
+        goto fail;
+    }
+    if (o.cfg.nlisten == 0 && apply(&o, OPT_LISTEN, "127.0.0.1:4222", &err) < 0)
+        goto fail;
+
+    /* Signals are taken synchronously by the main thread; the workers
+     * inherit the mask. Writes to dead sockets report EPIPE instead. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct broker *b = NULL;
+    if (broker_new(&o.cfg, &b, &err) < 0) {
+        broker_free(b);
+        goto fail;
+    }
+
+    struct MHD_Daemon *mhd = NULL;
+    struct addr http_addr;
+    if (o.http) {
+        int hfd = -1;
+        if (addr_parse(o.http, 0, &http_addr, &err) < 0 ||
+            addr_listen(&http_addr, 64, &hfd, &err) < 0) {
+            kerr_prefix(&err, "--http");
+            broker_free(b);
+            goto fail;
+        }
+        mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                               http_handler, b, MHD_OPTION_LISTEN_SOCKET, hfd,
+                               MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+                               MHD_OPTION_END);
+        if (!mhd) {
+            close(hfd);
+            kerr_setf(&err, EIO, "--http '%s': cannot start the HTTP server", o.http);
+            broker_free(b);
+            goto fail;
+        }
+    }
+
+    if (broker_start(b, &err) < 0) {
+        broker_stop(b);
+        if (mhd)
+            MHD_stop_daemon(mhd);
+        broker_free(b);
+        goto fail;
+    }
+    log_info("broker '%s' up with %u threads, %zu peers", broker_id(b), o.cfg.threads,
+             o.cfg.npeers);
+    for (size_t i = 0; i < o.cfg.nlisten; i++) {
+        char name[160];
+        addr_format(&o.cfg.listen[i], name, sizeof(name));
+        printf("middlecon: listening on %s\n", name);
+    }
+    if (mhd) {
+        char name[160];
+        addr_format(&http_addr, name, sizeof(name));
+        printf("middlecon: stats on http://%s/stats\n", name);
+    }
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    log_info("signal %d: shutting down", sig);
+    if (mhd)
+        MHD_stop_daemon(mhd);
+    broker_stop(b);
+    broker_free(b);
+    broker_config_free(&o.cfg);
+    free(o.http);
+    return 0;
+
+fail:
+    fprintf(stderr, "middlecon: %s\n", err.msg);
+    broker_config_free(&o.cfg);
+    free(o.http);
+    return 1;
+}
