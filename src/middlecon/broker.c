@@ -1275,8 +1275,9 @@ on_join(struct session *s, const struct frame *f)
     if (ok && s->nrooms == s->rooms_cap) {
         uint32_t ncap = s->rooms_cap ? s->rooms_cap * 2 : 4;
         struct room **nr = realloc(s->rooms, ncap * sizeof(*nr));
-        ok = nr != NULL;
-        if (ok) {
+        if (!nr) {
+            ok = false;
+        } else {
             s->rooms = nr;
             s->rooms_cap = ncap;
         }
@@ -1284,8 +1285,9 @@ on_join(struct session *s, const struct frame *f)
     if (ok && r->nlocal == r->local_cap) {
         uint32_t ncap = r->local_cap ? r->local_cap * 2 : 4;
         struct session **nl = realloc(r->local, ncap * sizeof(*nl));
-        ok = nl != NULL;
-        if (ok) {
+        if (!nl) {
+            ok = false;
+        } else {
             r->local = nl;
             r->local_cap = ncap;
         }
@@ -1362,7 +1364,7 @@ on_msg(struct session *s, const struct frame *f)
             }
             if (!s->is_peer && r->nremote > 0) {
                 /* Once per broker that has members here. */
-                struct session *sent[BROKER_MAX_PEERS];
+                struct session *sent[BROKER_MAX_PEERS] = { NULL };
                 size_t nsent = 0;
                 for (uint32_t i = 0; i < r->nremote; i++) {
                     struct session *l = link_for(b, r->remote[i].link);
@@ -1850,8 +1852,9 @@ on_peer_member(struct session *s, const struct frame *f)
             if (r->nremote == r->remote_cap) {
                 uint32_t ncap = r->remote_cap ? r->remote_cap * 2 : 4;
                 struct rmember *nr = realloc(r->remote, ncap * sizeof(*nr));
-                ok = nr != NULL;
-                if (ok) {
+                if (!nr) {
+                    ok = false;
+                } else {
                     r->remote = nr;
                     r->remote_cap = ncap;
                 }
