@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* kumo-runtime run: create + start; in the foreground, forward signals, wait, delete and exit with
+ * the container's status (runc run). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "kerr.h"
+#include "runtime.h"
+#include <signal.h>
+#include <sys/wait.h>
+
+int
+cmd_run(struct cli *g, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "bundle", required_argument, NULL, 'b' },
+        { "pid-file", required_argument, NULL, 'p' },
+        { "console-socket", required_argument, NULL, 'c' },
+        { "detach", no_argument, NULL, 'd' },
+        { "no-pivot", no_argument, NULL, 'n' },
+        { "no-new-keyring", no_argument, NULL, 'k' },
+        { "keep", no_argument, NULL, 'K' },
+        { "preserve-fds", required_argument, NULL, 'f' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct rt_create_opts o = { .inherit_stdio = true };
+    struct kerr err = KERR_INIT;
+    const char *bundle = ".";
+    bool detach = false, keep = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "b:d", opts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            bundle = optarg;
+            break;
+        case 'p':
+            o.pid_file = optarg;
+            break;
+        case 'c':
+            o.console_socket = optarg;
+            break;
+        case 'd':
+            detach = true;
+            break;
+        case 'n':
+            o.no_pivot = true;
+            break;
+        case 'K':
+            keep = true;
+            break;
+        case 'k':
+        case 'f':
+            break;
+        default:
+            return 2;
+        }
+    }
+    const char *id = cli_one_id(g, "run", argc, argv, optind);
+    if (!id)
+        return 2;
+
+    /* Block the signals we forward before the init exists; it resets its mask. */
+    sigset_t fwd, old;
+    sigfillset(&fwd);
+    sigdelset(&fwd, SIGSEGV);
+    sigdelset(&fwd, SIGBUS);
+    sigdelset(&fwd, SIGFPE);
+    sigdelset(&fwd, SIGILL);
+    if (!detach)
+        sigprocmask(SIG_BLOCK, &fwd, &old);
+
+    struct rt_container *ct = NULL;
+    if (rt_container_create(g->root, id, bundle, &o, &ct, &err) < 0)
+        return cli_error(g, "run", id, &err);
+    if (rt_container_start(ct, &err) < 0) {
+        struct kerr derr = KERR_INIT;
+        cli_error(g, "run", id, &err);
+        rt_container_delete(ct, true, &derr);
+        rt_container_free(ct);
+        return 1;
+    }
+    if (detach) {
+        rt_container_free(ct);
+        return 0;
+    }
+    pid_t pid = rt_container_pid(ct);
+    int code = 255;
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&fwd, &si);
+        if (sig < 0)
+            continue;
+        if (sig == SIGCHLD) {
+            int st;
+            pid_t w;
+            bool done = false;
+            while ((w = waitpid(-1, &st, WNOHANG)) > 0) {
+                if (w == pid) {
+                    code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                    done = true;
+                }
+            }
+            if (done)
+                break;
+            continue;
+        }
+        kill(pid, sig);
+    }
+    if (!keep && rt_container_delete(ct, true, &err) < 0)
+        cli_error(g, "run", id, &err);
+    rt_container_free(ct);
+    return code;
+}

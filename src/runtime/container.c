@@ -1,0 +1,1251 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Container lifecycle: create (one clone3 into all new namespaces and, on
+ * cgroup v2, straight into the container's cgroup), start, state, kill,
+ * delete, pause/resume, update, exec and list, with the state on disk under
+ * <root>/<id>/ (state.json, config.json, exec.fifo).
+ *
+ * Status is derived, as runc does, from the disk and the kernel: no pid or
+ * a dead/zombie/reused pid = stopped; exec.fifo present = created; a frozen
+ * cgroup = paused; otherwise running. That makes a container of a crashed
+ * runtime still deletable: delete only needs state.json (or, if even that
+ * is missing, the default cgroup path).
+ *
+ * Namespaces given by path are joined by the calling thread with setns()
+ * (net, ipc, uts, cgroup, and pid/time for the children) around clone3 and
+ * restored right after, so there is no intermediate process; mount and user
+ * namespaces are joined by the child. Called on the caller's thread.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "internal.h"
+#include "kerr.h"
+#include "security.h"
+#include "util.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+struct rt_container {
+    char *root, *id, *dir, *bundle, *rootfs;
+    char created[40];
+    char cgpath[512];
+    pid_t pid;
+    pid_t creator;
+    uint64_t starttime;
+    int sync_fd;   /* to the blocked init, only in the creating process */
+    bool is_child; /* the init is our child: we can wait for it */
+    bool has_hooks;
+    json_t *annotations;
+    json_t *config; /* lazily loaded copy of config.json */
+};
+
+const char *
+rt_status_name(enum rt_status s)
+{
+    static const char *const names[] = { "creating", "created", "running", "stopped", "paused" };
+    return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "unknown";
+}
+
+int
+rt_id_validate(const char *id, struct kerr *err)
+{
+    if (!id || !*id)
+        return kerr_setf(err, EINVAL, "container id is empty");
+    size_t n = strlen(id);
+    if (n > RT_ID_MAX)
+        return kerr_setf(err, EINVAL, "container id is longer than %d characters", RT_ID_MAX);
+    if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return kerr_setf(err, EINVAL, "container id '%s' is not allowed", id);
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.' || c == '+'))
+            return kerr_setf(err, EINVAL,
+                             "container id '%.64s' has an invalid character '%c' (allowed: "
+                             "letters, digits, _ - . +)",
+                             id, c);
+    }
+    return 0;
+}
+
+/* Start time of pid in clock ticks, 0 when it is gone or a zombie. */
+uint64_t
+rt__proc_starttime(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (read_file_at(AT_FDCWD, path, buf, sizeof(buf)) < 0)
+        return 0;
+    char *p = strrchr(buf, ')');
+    if (!p || !p[1] || !p[2])
+        return 0;
+    if (p[2] == 'Z' || p[2] == 'X')
+        return 0;
+    /* Field 3 is the state; starttime is field 22. */
+    p += 2;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    return p ? strtoull(p, NULL, 10) : 0;
+}
+
+struct rt_container *
+rt_container_free(struct rt_container *c)
+{
+    if (!c)
+        return NULL;
+    safe_close(c->sync_fd);
+    free(c->root);
+    free(c->id);
+    free(c->dir);
+    free(c->bundle);
+    free(c->rootfs);
+    if (c->annotations)
+        json_decref(c->annotations);
+    if (c->config)
+        json_decref(c->config);
+    free(c);
+    return NULL;
+}
+
+static struct rt_container *
+container_new(const char *root, const char *id)
+{
+    struct rt_container *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->sync_fd = -1;
+    c->root = strdup(root);
+    c->id = strdup(id);
+    if (!c->root || !c->id || asprintf(&c->dir, "%s/%s", root, id) < 0) {
+        c->dir = NULL;
+        return rt_container_free(c);
+    }
+    snprintf(c->cgpath, sizeof(c->cgpath), "%s/%s", RT_CGROUP_PREFIX, id);
+    return c;
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    if (strlcpy_k(buf, path, sizeof(buf)) >= sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static void
+rfc3339_now(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%09ldZ", ts.tv_nsec);
+}
+
+static int
+state_write(struct rt_container *c, const char *status, struct kerr *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:{s:I, s:s, s:b, s:i}}", "ociVersion",
+                  RT_OCI_VERSION, "id", c->id, "status", status, "pid", (int)c->pid, "bundle",
+                  c->bundle ? c->bundle : "", "rootfs", c->rootfs ? c->rootfs : "", "created",
+                  c->created, "kumo", "starttime", (json_int_t)c->starttime, "cgroup", c->cgpath,
+                  "hooks", c->has_hooks, "creator", (int)c->creator);
+    if (!j)
+        return kerr_set(err, ENOMEM, "state.json");
+    if (c->annotations)
+        json_object_set(j, "annotations", c->annotations);
+    snprintf(path, sizeof(path), "%s/state.json", c->dir);
+    snprintf(tmp, sizeof(tmp), "%s/state.json.tmp", c->dir);
+    int r = json_dump_file(j, tmp, JSON_COMPACT);
+    json_decref(j);
+    if (r < 0)
+        return kerr_set(err, errno ? errno : EIO, "write '%s'", tmp);
+    if (rename(tmp, path) < 0)
+        return kerr_set(err, errno, "rename '%s'", tmp);
+    return 0;
+}
+
+int
+rt_container_open(const char *root, const char *id, struct rt_container **ret_c, struct kerr *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    json_error_t jerr;
+    int r = rt_id_validate(id, err);
+    if (r < 0)
+        return r;
+    struct rt_container *c = container_new(root, id);
+    if (!c)
+        return kerr_set(err, ENOMEM, "open container");
+    if (stat(c->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        rt_container_free(c);
+        return kerr_setf(err, ENOENT, "container '%s' does not exist", id);
+    }
+    snprintf(path, sizeof(path), "%s/state.json", c->dir);
+    json_t *j = json_load_file(path, 0, &jerr);
+    if (!j) {
+        /* A runtime that crashed mid-create: deletable with default values. */
+        *ret_c = c;
+        return 0;
+    }
+    json_t *k = json_object_get(j, "kumo");
+    c->pid = (pid_t)json_integer_value(json_object_get(j, "pid"));
+    c->starttime = (uint64_t)json_integer_value(json_object_get(k, "starttime"));
+    c->creator = (pid_t)json_integer_value(json_object_get(k, "creator"));
+    c->has_hooks = json_is_true(json_object_get(k, "hooks"));
+    const char *s;
+    if ((s = json_string_value(json_object_get(k, "cgroup"))))
+        strlcpy_k(c->cgpath, s, sizeof(c->cgpath));
+    if ((s = json_string_value(json_object_get(j, "bundle"))))
+        c->bundle = strdup(s);
+    if ((s = json_string_value(json_object_get(j, "rootfs"))))
+        c->rootfs = strdup(s);
+    if ((s = json_string_value(json_object_get(j, "created"))))
+        strlcpy_k(c->created, s, sizeof(c->created));
+    json_t *a = json_object_get(j, "annotations");
+    if (json_is_object(a))
+        c->annotations = json_incref(a);
+    json_decref(j);
+    *ret_c = c;
+    return 0;
+}
+
+static enum rt_status
+compute_status(struct rt_container *c)
+{
+    char path[PATH_MAX];
+    if (c->pid <= 0) {
+        if (c->creator > 0 && kill(c->creator, 0) == 0)
+            return RT_STATUS_CREATING;
+        return RT_STATUS_STOPPED;
+    }
+    uint64_t st = rt__proc_starttime(c->pid);
+    if (st == 0 || st != c->starttime)
+        return RT_STATUS_STOPPED;
+    snprintf(path, sizeof(path), "%s/exec.fifo", c->dir);
+    if (access(path, F_OK) == 0)
+        return RT_STATUS_CREATED;
+    struct rt_cgroup cg;
+    if (cgroup__detect(&cg, c->cgpath, NULL) == 0 && cgroup__is_frozen(&cg) == 1)
+        return RT_STATUS_PAUSED;
+    return RT_STATUS_RUNNING;
+}
+
+int
+rt_container_status(struct rt_container *c, enum rt_status *ret_status, pid_t *ret_pid)
+{
+    enum rt_status s = compute_status(c);
+    if (ret_status)
+        *ret_status = s;
+    if (ret_pid)
+        *ret_pid = s == RT_STATUS_STOPPED ? 0 : c->pid;
+    return 0;
+}
+
+int
+rt_container_state_json(struct rt_container *c, json_t **ret, struct kerr *err)
+{
+    enum rt_status s = compute_status(c);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s}", "ociVersion", RT_OCI_VERSION, "id", c->id,
+        "status", rt_status_name(s), "pid", s == RT_STATUS_STOPPED ? 0 : (int)c->pid, "bundle",
+        c->bundle ? c->bundle : "", "rootfs", c->rootfs ? c->rootfs : "", "created",
+        c->created[0] ? c->created : "1970-01-01T00:00:00Z", "owner", "");
+    if (!j)
+        return kerr_set(err, ENOMEM, "state");
+    json_object_set_new(j, "annotations",
+                        c->annotations ? json_incref(c->annotations) : json_object());
+    *ret = j;
+    return 0;
+}
+
+pid_t
+rt_container_pid(const struct rt_container *c)
+{
+    return c->pid;
+}
+
+const char *
+rt_container_id(const struct rt_container *c)
+{
+    return c->id;
+}
+
+const char *
+rt_container_bundle(const struct rt_container *c)
+{
+    return c->bundle;
+}
+
+json_t *
+rt_container_config(struct rt_container *c, struct kerr *err)
+{
+    char path[PATH_MAX];
+    json_error_t jerr;
+    if (c->config)
+        return c->config;
+    snprintf(path, sizeof(path), "%s/config.json", c->dir);
+    c->config = json_load_file(path, 0, &jerr);
+    if (!c->config)
+        kerr_setf(err, ENOENT, "'%s': %s", path, jerr.text);
+    return c->config;
+}
+
+static char *
+state_text(struct rt_container *c, const char *status)
+{
+    return hooks__state(c->id, status, c->pid, c->bundle, c->annotations);
+}
+
+/* ---- create ---- */
+
+struct ns_join {
+    int fd;   /* namespace to join */
+    int save; /* our own, to go back to */
+    int flag;
+};
+
+static const char *
+ns_proc_name(int flag, bool for_children)
+{
+    switch (flag) {
+    case CLONE_NEWNET:
+        return "net";
+    case CLONE_NEWIPC:
+        return "ipc";
+    case CLONE_NEWUTS:
+        return "uts";
+    case CLONE_NEWCGROUP:
+        return "cgroup";
+    case CLONE_NEWPID:
+        return for_children ? "pid_for_children" : "pid";
+    case CLONE_NEWTIME:
+        return for_children ? "time_for_children" : "time";
+    case CLONE_NEWUSER:
+        return "user";
+    case CLONE_NEWNS:
+        return "mnt";
+    }
+    return "?";
+}
+
+static void
+ns_restore(struct ns_join *j, size_t n)
+{
+    for (size_t i = n; i-- > 0;) {
+        if (j[i].save >= 0) {
+            /* Going back to our own namespace cannot fail for root; nothing to do if it does. */
+            (void)setns(j[i].save, j[i].flag);
+            j[i].save = safe_close(j[i].save);
+        }
+        j[i].fd = safe_close(j[i].fd);
+    }
+}
+
+static int
+read_config(const char *bundle, json_t **ret, struct kerr *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    json_error_t jerr;
+    if (snprintf(path, sizeof(path), "%s/config.json", bundle) >= (int)sizeof(path))
+        return kerr_setf(err, ENAMETOOLONG, "bundle path '%s' is too long", bundle);
+    if (stat(path, &st) < 0)
+        return kerr_set(err, errno, "open '%s'", path);
+    if ((size_t)st.st_size > RT_CONFIG_MAX)
+        return kerr_setf(err, EFBIG, "'%s': larger than %u bytes", path, RT_CONFIG_MAX);
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j)
+        return kerr_setf(err, EINVAL, "'%s': line %d column %d: %s", path, jerr.line, jerr.column,
+                         jerr.text);
+    *ret = j;
+    return 0;
+}
+
+static bool
+is_sandbox(json_t *config)
+{
+    const char *t =
+        json_string_value(json_object_get(json_object_get(config, "annotations"), RT_ANNOT_TYPE));
+    return t && strcmp(t, "sandbox") == 0;
+}
+
+static int
+connect_console(const char *path, struct kerr *err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlcpy_k(sa.sun_path, path, sizeof(sa.sun_path)) >= sizeof(sa.sun_path))
+        return kerr_setf(err, ENAMETOOLONG, "console socket path '%s' is too long", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return kerr_set(err, errno, "console socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        return kerr_set(err, e, "connect to console socket '%s'", path);
+    }
+    return fd;
+}
+
+static int
+write_pid_file(const char *path, pid_t pid, struct kerr *err)
+{
+    char tmp[PATH_MAX], buf[32];
+    snprintf(tmp, sizeof(tmp), "%s.kumo-tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kerr_set(err, errno, "pid file '%s'", path);
+    int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
+    int r = write_all(fd, buf, (size_t)n);
+    close(fd);
+    if (r < 0 || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return kerr_set(err, r < 0 ? -r : errno, "pid file '%s'", path);
+    }
+    return 0;
+}
+
+static void
+remove_state_dir(const char *dir)
+{
+    static const char *const files[] = { "exec.fifo", "state.json", "state.json.tmp",
+                                         "config.json" };
+    char path[PATH_MAX];
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static int
+fork_child(uint64_t flags, int cgroup_fd)
+{
+    struct clone_args ca = { .flags = flags, .exit_signal = SIGCHLD };
+    if (cgroup_fd >= 0) {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = (uint64_t)cgroup_fd;
+    }
+    long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+    return pid < 0 ? -errno : (int)pid;
+}
+
+int
+rt_container_create(const char *root, const char *id, const char *bundle,
+                    const struct rt_create_opts *opts, struct rt_container **ret_c,
+                    struct kerr *err)
+{
+    static const struct rt_create_opts no_opts;
+    struct rt_spec spec;
+    struct rt_cgroup cg;
+    struct rt_init_args a = {
+        .fifo_fd = -1, .console_fd = -1, .mntns_fd = -1, .userns_fd = -1, .stdio = { -1, -1, -1 }
+    };
+    struct ns_join joins[RT_MAX_NS];
+    size_t n_joins = 0;
+    int sv[2] = { -1, -1 }, v2fd = -1, devnull = -1;
+    char path[PATH_MAX], bundle_abs[PATH_MAX];
+    pid_t pid = -1;
+    int r;
+    json_t *config = NULL;
+    struct rt_container *c = NULL;
+
+    if (!opts)
+        opts = &no_opts;
+    if ((r = rt_id_validate(id, err)) < 0)
+        return r;
+    if (!realpath(bundle, bundle_abs))
+        return kerr_set(err, errno, "bundle '%s'", bundle);
+    if ((r = read_config(bundle_abs, &config, err)) < 0)
+        return r;
+    if (is_sandbox(config) && (r = rt_sandbox_harden(config, err)) < 0) {
+        json_decref(config);
+        return kerr_prefix(err, "sandbox");
+    }
+    json_t *proc = json_object_get(config, "process");
+    if ((r = rt_caps_validate(json_object_get(proc, "capabilities"), err)) < 0 ||
+        (r = rt_seccomp_validate(json_object_get(json_object_get(config, "linux"), "seccomp"),
+                                 err)) < 0) {
+        json_decref(config);
+        return r;
+    }
+    r = spec__parse(config, bundle_abs, &spec, err);
+    if (r < 0) {
+        json_decref(config);
+        return r;
+    }
+    struct stat st;
+    if (stat(spec.rootfs, &st) < 0) {
+        r = kerr_set(err, errno, "root.path: '%s'", spec.rootfs);
+        goto out_spec;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        r = kerr_setf(err, ENOTDIR, "root.path: '%s' is not a directory", spec.rootfs);
+        goto out_spec;
+    }
+    if (spec.process.terminal && !opts->console_socket) {
+        r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
+        goto out_spec;
+    }
+    if ((r = mkdir_p(root, 0700)) < 0) {
+        r = kerr_set(err, -r, "state root '%s'", root);
+        goto out_spec;
+    }
+    c = container_new(root, id);
+    if (!c) {
+        r = kerr_set(err, ENOMEM, "create");
+        goto out_spec;
+    }
+    if (mkdir(c->dir, 0700) < 0) {
+        r = errno == EEXIST ? kerr_setf(err, EEXIST, "container '%s' already exists", id)
+                            : kerr_set(err, errno, "state dir '%s'", c->dir);
+        rt_container_free(c);
+        c = NULL;
+        goto out_spec;
+    }
+    c->bundle = strdup(bundle_abs);
+    c->rootfs = strdup(spec.rootfs);
+    if (spec.annotations)
+        c->annotations = json_incref(spec.annotations);
+    c->has_hooks = spec.hooks != NULL;
+    c->creator = getpid();
+    rfc3339_now(c->created, sizeof(c->created));
+    if (spec.cgroups_path && *spec.cgroups_path)
+        strlcpy_k(c->cgpath, spec.cgroups_path, sizeof(c->cgpath));
+    if ((r = state_write(c, "creating", err)) < 0)
+        goto fail_dir;
+    if ((r = cgroup__detect(&cg, c->cgpath, err)) < 0)
+        goto fail_dir;
+    if ((r = cgroup__create(&cg, err)) < 0)
+        goto fail_dir;
+    if ((r = cgroup__apply(&cg, spec.resources, false, err)) < 0)
+        goto fail_cg;
+    for (size_t i = 0; i < spec.n_devices; i++) {
+        const struct rt_device *d = &spec.devices[i];
+        if (d->type != 'p' && (r = cgroup__allow_device(&cg, d->type == 'b' ? 'b' : 'c', d->major,
+                                                        d->minor, err)) < 0)
+            goto fail_cg;
+    }
+
+    snprintf(path, sizeof(path), "%s/exec.fifo", c->dir);
+    if (mkfifo(path, 0600) < 0) {
+        r = kerr_set(err, errno, "mkfifo '%s'", path);
+        goto fail_cg;
+    }
+    a.fifo_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (a.fifo_fd < 0) {
+        r = kerr_set(err, errno, "open '%s'", path);
+        goto fail_cg;
+    }
+    if (spec.process.terminal) {
+        if ((a.console_fd = connect_console(opts->console_socket, err)) < 0) {
+            r = a.console_fd;
+            goto fail_fds;
+        }
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = kerr_set(err, errno, "socketpair");
+        goto fail_fds;
+    }
+    if ((r = cgroup__open_procs(&cg, a.cg_fds, RT_CG_MAX_HIER, &a.n_cg_fds, &v2fd, err)) < 0)
+        goto fail_fds;
+    if (opts->set_stdio) {
+        for (int i = 0; i < 3; i++)
+            a.stdio[i] = opts->stdio_fds[i];
+    } else if (!opts->inherit_stdio) {
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int i = 0; i < 3; i++)
+            a.stdio[i] = devnull;
+    }
+
+    /* Join namespaces given by path: per-thread ones here, mnt/user in the child. */
+    for (size_t i = 0; i < spec.n_ns; i++) {
+        const struct rt_ns *ns = &spec.ns[i];
+        if (!ns->path)
+            continue;
+        int fd = open(ns->path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            r = kerr_set(err, errno, "linux.namespaces: open '%s'", ns->path);
+            goto fail_ns;
+        }
+        if (ns->flag == CLONE_NEWNS) {
+            a.mntns_fd = fd;
+            continue;
+        }
+        if (ns->flag == CLONE_NEWUSER) {
+            a.userns_fd = fd;
+            continue;
+        }
+        snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", ns_proc_name(ns->flag, true));
+        joins[n_joins] = (struct ns_join){ .fd = fd,
+                                           .flag = ns->flag,
+                                           .save = open(path, O_RDONLY | O_CLOEXEC) };
+        n_joins++;
+        if (joins[n_joins - 1].save < 0) {
+            r = kerr_set(err, errno, "open '%s'", path);
+            goto fail_ns;
+        }
+        if (setns(fd, ns->flag) < 0) {
+            r = kerr_set(err, errno, "linux.namespaces: join %s namespace '%s'",
+                         ns_proc_name(ns->flag, false), ns->path);
+            joins[n_joins - 1].save = safe_close(joins[n_joins - 1].save);
+            goto fail_ns;
+        }
+    }
+
+    uint64_t flags = (uint64_t)spec.new_ns_flags;
+    a.cgroupns = (flags & CLONE_NEWCGROUP) != 0;
+    if ((flags & CLONE_NEWCGROUP) && (a.n_cg_fds > 0 || v2fd < 0)) {
+        /* The cgroup ns must be rooted at the container's cgroup: unshare after joining. */
+        flags &= ~(uint64_t)CLONE_NEWCGROUP;
+        a.unshare_cgroupns = true;
+    }
+    a.spec = &spec;
+    a.id = id;
+    a.sync_fd = sv[1];
+    a.no_pivot = opts->no_pivot;
+    a.need_userns_sync = (flags & CLONE_NEWUSER) != 0;
+    a.hooks_sync = hooks__has(spec.hooks, "prestart") || hooks__has(spec.hooks, "createRuntime") ||
+                   hooks__has(spec.hooks, "createContainer");
+    a.cg = &cg;
+    a.bundle = bundle_abs;
+    if (hooks__has(spec.hooks, "createContainer") || hooks__has(spec.hooks, "startContainer")) {
+        /* The init's host pid is only known after clone; hooks in the child see pid 0 otherwise. */
+        a.hook_state = NULL;
+    }
+
+    pid = fork_child(flags, v2fd);
+    if (pid == -EBUSY || pid == -EOPNOTSUPP || pid == -EINVAL) {
+        if (v2fd >= 0) {
+            /* Not joinable by CLONE_INTO_CGROUP (e.g. threaded): the child writes cgroup.procs. */
+            int pfd = openat(v2fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+            if (pfd >= 0 && a.n_cg_fds < RT_CG_MAX_HIER)
+                a.cg_fds[a.n_cg_fds++] = pfd;
+            v2fd = safe_close(v2fd);
+            if (flags & CLONE_NEWCGROUP) {
+                flags &= ~(uint64_t)CLONE_NEWCGROUP;
+                a.unshare_cgroupns = true;
+            }
+            pid = fork_child(flags, -1);
+        }
+    }
+    if (pid == 0) {
+        if (a.hook_state == NULL && hooks__has(spec.hooks, "createContainer")) {
+            char self[32] = "";
+            ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+            self[n > 0 ? n : 0] = '\0';
+            a.hook_state =
+                hooks__state(id, "creating", (pid_t)atoi(self), bundle_abs, spec.annotations);
+        }
+        if (a.hook_state == NULL && hooks__has(spec.hooks, "startContainer")) {
+            char self[32] = "";
+            ssize_t n = readlink("/proc/self", self, sizeof(self) - 1);
+            self[n > 0 ? n : 0] = '\0';
+            a.hook_state =
+                hooks__state(id, "created", (pid_t)atoi(self), bundle_abs, spec.annotations);
+        }
+        close(sv[0]);
+        linux__init(&a);
+    }
+    ns_restore(joins, n_joins);
+    n_joins = 0;
+    if (pid < 0) {
+        r = kerr_set(err, -pid, "clone3 the container init");
+        goto fail_ns;
+    }
+    sv[1] = safe_close(sv[1]);
+    c->pid = pid;
+    c->is_child = true;
+
+    if (a.need_userns_sync) {
+        if ((r = linux__write_idmaps(pid, &spec, err)) < 0)
+            goto fail_child;
+        linux__sync_send(sv[0], 'M', 0, NULL);
+    }
+    for (;;) {
+        char tag, msg[KERR_MSG_MAX];
+        int code = 0;
+        r = linux__sync_recv(sv[0], &tag, &code, msg, sizeof(msg), 120000);
+        if (r == -EPIPE) {
+            int status = 0;
+            waitpid(pid, &status, 0);
+            pid = -1;
+            r = kerr_setf(err, EIO, "container init exited during setup (status %d)",
+                          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            goto fail_child;
+        }
+        if (r < 0) {
+            r = kerr_set(err, -r, "wait for the container init");
+            goto fail_child;
+        }
+        if (tag == 'E') {
+            r = kerr_setf(err, code > 0 ? code : EIO, "%s", msg);
+            goto fail_child;
+        }
+        if (tag == 'H') {
+            cleanup_free char *stxt = state_text(c, "creating");
+            if ((r = hooks__run(spec.hooks, "prestart", stxt, err)) < 0 ||
+                (r = hooks__run(spec.hooks, "createRuntime", stxt, err)) < 0)
+                goto fail_child;
+            linux__sync_send(sv[0], 'h', 0, NULL);
+            continue;
+        }
+        if (tag == 'R')
+            break;
+    }
+    c->starttime = rt__proc_starttime(pid);
+    snprintf(path, sizeof(path), "%s/config.json", c->dir);
+    if (json_dump_file(spec.json, path, JSON_COMPACT) < 0) {
+        r = kerr_set(err, errno ? errno : EIO, "write '%s'", path);
+        goto fail_child;
+    }
+    if ((r = state_write(c, "created", err)) < 0)
+        goto fail_child;
+    if (opts->pid_file && (r = write_pid_file(opts->pid_file, pid, err)) < 0)
+        goto fail_child;
+    c->sync_fd = TAKE_FD(sv[0]);
+    r = 0;
+    goto out_fds;
+
+fail_child:
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+fail_ns:
+    ns_restore(joins, n_joins);
+fail_fds:
+    safe_close(sv[0]);
+    safe_close(sv[1]);
+    sv[0] = sv[1] = -1;
+fail_cg:
+    cgroup__kill_all(&cg, SIGKILL);
+    cgroup__destroy(&cg, NULL);
+fail_dir:
+    remove_state_dir(c->dir);
+    c = rt_container_free(c);
+out_fds:
+    safe_close(sv[0]);
+    safe_close(sv[1]);
+    safe_close(a.fifo_fd);
+    safe_close(a.console_fd);
+    safe_close(a.mntns_fd);
+    safe_close(a.userns_fd);
+    safe_close(v2fd);
+    safe_close(devnull);
+    for (size_t i = 0; i < a.n_cg_fds; i++)
+        safe_close(a.cg_fds[i]);
+out_spec:
+    spec__free(&spec);
+    json_decref(config);
+    if (r == 0 && ret_c)
+        *ret_c = c;
+    else if (c)
+        rt_container_free(c);
+    return r;
+}
+
+/* ---- start, kill, delete, wait ---- */
+
+int
+rt_container_start(struct rt_container *c, struct kerr *err)
+{
+    char path[PATH_MAX];
+    enum rt_status s = compute_status(c);
+    if (s != RT_STATUS_CREATED)
+        return kerr_setf(err, EINVAL, "container '%s' is %s, not created", c->id,
+                         rt_status_name(s));
+    snprintf(path, sizeof(path), "%s/exec.fifo", c->dir);
+    if (c->sync_fd < 0 || linux__sync_send(c->sync_fd, 'S', 0, NULL) < 0) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            return errno == ENXIO ? kerr_setf(err, ESRCH, "container '%s': the init is gone", c->id)
+                                  : kerr_set(err, errno, "open '%s'", path);
+        ssize_t n = write(fd, "0", 1);
+        int e = errno;
+        close(fd);
+        if (n != 1)
+            return kerr_set(err, e, "write '%s'", path);
+    }
+    c->sync_fd = safe_close(c->sync_fd);
+    unlink(path);
+    if (c->has_hooks) {
+        json_t *cfg = rt_container_config(c, NULL);
+        json_t *hooks = json_object_get(cfg, "hooks");
+        if (hooks__has(hooks, "poststart")) {
+            cleanup_free char *st = state_text(c, "running");
+            int r = hooks__run(hooks, "poststart", st, err);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+int
+rt_container_kill(struct rt_container *c, int sig, bool all, struct kerr *err)
+{
+    enum rt_status s = compute_status(c);
+    if (sig < 0 || sig >= NSIG)
+        return kerr_setf(err, EINVAL, "invalid signal %d", sig);
+    if (all) {
+        struct rt_cgroup cg;
+        int r = cgroup__detect(&cg, c->cgpath, err);
+        if (r < 0)
+            return r;
+        r = cgroup__kill_all(&cg, sig);
+        if (r < 0)
+            return kerr_set(err, -r, "signal the processes of cgroup '%s'", c->cgpath);
+        return 0;
+    }
+    if (s == RT_STATUS_STOPPED || s == RT_STATUS_CREATING)
+        return kerr_setf(err, ESRCH, "container '%s': container not running", c->id);
+    if (kill(c->pid, sig) < 0)
+        return kerr_set(err, errno, "signal %d to pid %d", sig, (int)c->pid);
+    return 0;
+}
+
+static void
+wait_gone(struct rt_container *c, int timeout_ms)
+{
+    if (c->pid <= 0)
+        return;
+    if (c->is_child) {
+        waitpid(c->pid, NULL, 0);
+        c->is_child = false;
+        return;
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+    if (pidfd >= 0) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        if (rt__proc_starttime(c->pid) == c->starttime)
+            poll(&p, 1, timeout_ms);
+        close(pidfd);
+    }
+}
+
+int
+rt_container_delete(struct rt_container *c, bool force, struct kerr *err)
+{
+    enum rt_status s = compute_status(c);
+    struct rt_cgroup cg;
+    int r;
+    if ((s == RT_STATUS_RUNNING || s == RT_STATUS_PAUSED) && !force)
+        return kerr_setf(err, EBUSY,
+                         "cannot delete container '%s' that is not stopped: %s (use --force)",
+                         c->id, rt_status_name(s));
+    if (s == RT_STATUS_CREATING && !force)
+        return kerr_setf(err, EBUSY, "container '%s' is being created (use --force)", c->id);
+    bool have_cg = cgroup__detect(&cg, c->cgpath, NULL) == 0;
+    if (s != RT_STATUS_STOPPED && c->pid > 0)
+        kill(c->pid, SIGKILL);
+    if (have_cg) {
+        cgroup__kill_all(&cg, SIGKILL);
+        if (s == RT_STATUS_PAUSED)
+            cgroup__freeze(&cg, false, NULL);
+    }
+    if (s != RT_STATUS_STOPPED)
+        wait_gone(c, 5000);
+    if (have_cg && (r = cgroup__destroy(&cg, err)) < 0)
+        return r;
+    if (c->has_hooks) {
+        json_t *hooks = json_object_get(rt_container_config(c, NULL), "hooks");
+        if (hooks__has(hooks, "poststop")) {
+            cleanup_free char *st = state_text(c, "stopped");
+            struct kerr herr = KERR_INIT;
+            /* The spec: a failing poststop hook is logged, the delete goes on. */
+            if (hooks__run(hooks, "poststop", st, &herr) < 0)
+                dprintf(2, "kumo-runtime: warning: %s\n", herr.msg);
+        }
+    }
+    remove_state_dir(c->dir);
+    if (access(c->dir, F_OK) == 0)
+        return kerr_set(err, errno ? errno : ENOTEMPTY, "remove state dir '%s'", c->dir);
+    return 0;
+}
+
+int
+rt_container_wait(struct rt_container *c, int *ret_exit, struct kerr *err)
+{
+    int st;
+    if (!c->is_child)
+        return kerr_setf(err, ECHILD, "container '%s' was not started by this process", c->id);
+    while (waitpid(c->pid, &st, 0) < 0) {
+        if (errno != EINTR)
+            return kerr_set(err, errno, "wait for pid %d", (int)c->pid);
+    }
+    c->is_child = false;
+    *ret_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
+static int
+with_cgroup(struct rt_container *c, struct rt_cgroup *cg, struct kerr *err)
+{
+    enum rt_status s = compute_status(c);
+    if (s == RT_STATUS_STOPPED)
+        return kerr_setf(err, ESRCH, "container '%s': container not running", c->id);
+    return cgroup__detect(cg, c->cgpath, err);
+}
+
+int
+rt_container_pause(struct rt_container *c, struct kerr *err)
+{
+    struct rt_cgroup cg;
+    int r = with_cgroup(c, &cg, err);
+    return r < 0 ? r : cgroup__freeze(&cg, true, err);
+}
+
+int
+rt_container_resume(struct rt_container *c, struct kerr *err)
+{
+    struct rt_cgroup cg;
+    int r = with_cgroup(c, &cg, err);
+    return r < 0 ? r : cgroup__freeze(&cg, false, err);
+}
+
+int
+rt_container_update(struct rt_container *c, json_t *resources, struct kerr *err)
+{
+    struct rt_cgroup cg;
+    int r = with_cgroup(c, &cg, err);
+    return r < 0 ? r : cgroup__apply(&cg, resources, true, err);
+}
+
+int
+rt_container_pids(struct rt_container *c, pid_t **ret_pids, size_t *ret_n, struct kerr *err)
+{
+    struct rt_cgroup cg;
+    int r = cgroup__detect(&cg, c->cgpath, err);
+    if (r < 0)
+        return r;
+    r = cgroup__pids(&cg, ret_pids, ret_n);
+    if (r == -ENOENT) {
+        *ret_pids = NULL;
+        *ret_n = 0;
+        return 0;
+    }
+    return r < 0 ? kerr_set(err, -r, "read the pids of cgroup '%s'", c->cgpath) : 0;
+}
+
+/* ---- exec ---- */
+
+static const int exec_ns_order[] = { CLONE_NEWUSER, CLONE_NEWNS,     CLONE_NEWNET, CLONE_NEWIPC,
+                                     CLONE_NEWUTS,  CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWTIME };
+
+static bool
+same_ns(pid_t pid, const char *name)
+{
+    char a[64], b[64];
+    struct stat sa, sb;
+    snprintf(a, sizeof(a), "/proc/%d/ns/%s", (int)pid, name);
+    snprintf(b, sizeof(b), "/proc/self/ns/%s", name);
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+           sa.st_dev == sb.st_dev;
+}
+
+int
+rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_opts *opts,
+                  pid_t *ret_pid, int *ret_exit, struct kerr *err)
+{
+    static const struct rt_exec_opts no_opts;
+    struct rt_process p;
+    struct rt_cgroup cg;
+    struct ns_join joins[RT_MAX_NS];
+    size_t n_joins = 0;
+    int nsfd[ARRAY_SIZE(exec_ns_order)];
+    int cgfds[RT_CG_MAX_HIER];
+    size_t n_cg = 0;
+    int v2fd = -1, sv[2] = { -1, -1 }, console = -1, devnull = -1;
+    pid_t pid = -1;
+    int r;
+
+    if (!opts)
+        opts = &no_opts;
+    for (size_t i = 0; i < ARRAY_SIZE(nsfd); i++)
+        nsfd[i] = -1;
+    enum rt_status s = compute_status(c);
+    if (s != RT_STATUS_RUNNING && s != RT_STATUS_CREATED)
+        return kerr_setf(err, EINVAL, "container '%s' is %s: cannot exec", c->id,
+                         rt_status_name(s));
+    if ((r = spec__parse_process(process, &p, true, err)) < 0)
+        return r;
+    if (p.terminal && !opts->console_socket) {
+        r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
+        goto out;
+    }
+    json_t *cfg = rt_container_config(c, NULL);
+    json_t *seccomp = json_object_get(json_object_get(cfg, "linux"), "seccomp");
+    for (size_t i = 0; i < ARRAY_SIZE(exec_ns_order); i++) {
+        char path[64];
+        int flag = exec_ns_order[i];
+        const char *name = ns_proc_name(flag, false);
+        if (same_ns(c->pid, name))
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)c->pid, name);
+        nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (nsfd[i] < 0 && errno != ENOENT) {
+            r = kerr_set(err, errno, "open '%s'", path);
+            goto out;
+        }
+    }
+    if (cgroup__detect(&cg, c->cgpath, NULL) == 0 &&
+        (r = cgroup__open_procs(&cg, cgfds, RT_CG_MAX_HIER, &n_cg, &v2fd, err)) < 0)
+        goto out;
+    if (opts->console_socket && p.terminal &&
+        (console = connect_console(opts->console_socket, err)) < 0) {
+        r = console;
+        goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = kerr_set(err, errno, "socketpair");
+        goto out;
+    }
+    if (!opts->inherit_stdio)
+        devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    /* pid and time namespaces apply to children: join them here around the clone. */
+    for (size_t i = 0; i < ARRAY_SIZE(exec_ns_order); i++) {
+        int flag = exec_ns_order[i];
+        char path[64];
+        if (nsfd[i] < 0 || (flag != CLONE_NEWPID && flag != CLONE_NEWTIME))
+            continue;
+        snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", ns_proc_name(flag, true));
+        joins[n_joins] =
+            (struct ns_join){ .fd = -1, .flag = flag, .save = open(path, O_RDONLY | O_CLOEXEC) };
+        n_joins++;
+        if (setns(nsfd[i], flag) < 0) {
+            r = kerr_set(err, errno, "join the container's %s namespace",
+                         ns_proc_name(flag, false));
+            goto out;
+        }
+    }
+    pid = fork_child(0, v2fd);
+    if (pid < 0 && v2fd >= 0)
+        pid = fork_child(0, -1);
+    if (pid == 0) {
+        struct kerr cerr = KERR_INIT;
+        char exe[PATH_MAX];
+        close(sv[0]);
+        linux__reset_signals();
+        for (size_t i = 0; i < n_cg; i++)
+            if (write(cgfds[i], "0", 1) < 0) {
+                /* Joining the cgroup is best effort for exec, as with runc on v1 leftovers. */
+            }
+        for (size_t i = 0; i < ARRAY_SIZE(exec_ns_order); i++) {
+            int flag = exec_ns_order[i];
+            if (nsfd[i] < 0 || flag == CLONE_NEWPID || flag == CLONE_NEWTIME)
+                continue;
+            if (setns(nsfd[i], flag) < 0) {
+                kerr_set(&cerr, errno, "join the container's %s namespace",
+                         ns_proc_name(flag, false));
+                goto child_fail;
+            }
+        }
+        if (chdir(p.cwd) < 0) {
+            kerr_set(&cerr, errno, "process.cwd: chdir '%s'", p.cwd);
+            goto child_fail;
+        }
+        for (size_t i = 0; i < p.n_rlimits; i++) {
+            struct rlimit rl = { p.rlimits[i].soft, p.rlimits[i].hard };
+            if (setrlimit((__rlimit_resource_t)p.rlimits[i].resource, &rl) < 0) {
+                kerr_set(&cerr, errno, "process.rlimits[%zu]: setrlimit", i);
+                goto child_fail;
+            }
+        }
+        if (linux__resolve_exe(&p, exe, sizeof(exe), &cerr) < 0)
+            goto child_fail;
+        if (console >= 0) {
+            int m, sl;
+            if (linux__open_pty(&m, &sl, &cerr) < 0)
+                goto child_fail;
+            if (linux__send_fd(console, m) < 0) {
+                kerr_set(&cerr, errno, "send the pty master to the console socket");
+                goto child_fail;
+            }
+            close(m);
+            setsid();
+            ioctl(sl, TIOCSCTTY, 0);
+            for (int i = 0; i < 3; i++)
+                dup2(sl, i);
+        } else if (devnull >= 0) {
+            for (int i = 0; i < 3; i++)
+                dup2(devnull, i);
+        }
+        if (linux__finalize_process(&p, seccomp, &cerr) < 0)
+            goto child_fail;
+        execve(exe, p.args, p.env ? p.env : (char *[]){ NULL });
+        kerr_set(&cerr, errno, "exec '%s'", exe);
+    child_fail:
+        linux__sync_send(sv[1], 'E', cerr.code ? cerr.code : EIO, cerr.msg);
+        _exit(127);
+    }
+    ns_restore(joins, n_joins);
+    n_joins = 0;
+    if (pid < 0) {
+        r = kerr_set(err, -pid, "clone3 the exec process");
+        goto out;
+    }
+    sv[1] = safe_close(sv[1]);
+    {
+        char tag, msg[KERR_MSG_MAX];
+        int code = 0;
+        r = linux__sync_recv(sv[0], &tag, &code, msg, sizeof(msg), -1);
+        if (r == 0 && tag == 'E') {
+            waitpid(pid, NULL, 0);
+            r = kerr_setf(err, code > 0 ? code : EIO, "%s", msg);
+            goto out;
+        }
+    }
+    if (opts->pid_file && (r = write_pid_file(opts->pid_file, pid, err)) < 0)
+        goto out;
+    if (ret_pid)
+        *ret_pid = pid;
+    r = 0;
+    if (!opts->detach) {
+        int wst;
+        while (waitpid(pid, &wst, 0) < 0) {
+            if (errno != EINTR) {
+                r = kerr_set(err, errno, "wait for pid %d", (int)pid);
+                goto out;
+            }
+        }
+        if (ret_exit)
+            *ret_exit = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
+    }
+out:
+    ns_restore(joins, n_joins);
+    for (size_t i = 0; i < ARRAY_SIZE(nsfd); i++)
+        safe_close(nsfd[i]);
+    for (size_t i = 0; i < n_cg; i++)
+        safe_close(cgfds[i]);
+    safe_close(v2fd);
+    safe_close(sv[0]);
+    safe_close(sv[1]);
+    safe_close(console);
+    safe_close(devnull);
+    spec__free_process(&p);
+    return r;
+}
+
+/* ---- list, features ---- */
+
+int
+rt_list(const char *root, char ***ret_ids, size_t *ret_n, struct kerr *err)
+{
+    DIR *d = opendir(root);
+    size_t n = 0, cap = 16;
+    char **ids;
+    struct dirent *de;
+    if (!d) {
+        if (errno == ENOENT) {
+            *ret_ids = NULL;
+            *ret_n = 0;
+            return 0;
+        }
+        return kerr_set(err, errno, "open state root '%s'", root);
+    }
+    ids = malloc(cap * sizeof(char *));
+    if (!ids) {
+        closedir(d);
+        return kerr_set(err, ENOMEM, "list");
+    }
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || rt_id_validate(de->d_name, NULL) < 0)
+            continue;
+        if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+            continue;
+        if (n == cap) {
+            char **ni = realloc(ids, (cap *= 2) * sizeof(char *));
+            if (!ni)
+                break;
+            ids = ni;
+        }
+        ids[n] = strdup(de->d_name);
+        if (ids[n])
+            n++;
+    }
+    closedir(d);
+    *ret_ids = ids;
+    *ret_n = n;
+    return 0;
+}
+
+static json_t *
+strarr(const char *const *v)
+{
+    json_t *a = json_array();
+    for (; a && *v; v++)
+        json_array_append_new(a, json_string(*v));
+    return a;
+}
+
+json_t *
+rt_features(void)
+{
+    static const char *const hooks[] = {
+        "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
+        NULL
+    };
+    static const char *const mopts[] = {
+        "async",      "atime",         "bind",       "defaults", "dev",
+        "diratime",   "dirsync",       "exec",       "loud",     "mand",
+        "noatime",    "nodev",         "nodiratime", "noexec",   "nomand",
+        "norelatime", "nostrictatime", "nosuid",     "private",  "rbind",
+        "relatime",   "remount",       "ro",         "rprivate", "rshared",
+        "rslave",     "runbindable",   "rw",         "shared",   "silent",
+        "slave",      "strictatime",   "suid",       "sync",     "unbindable",
+        "tmpcopyup",  "rro",           "rnosuid",    "rnodev",   "rnoexec",
+        NULL,
+    };
+    static const char *const ns[] = { "cgroup", "ipc",  "mount", "network", "pid",
+                                      "time",   "user", "uts",   NULL };
+    return json_pack("{s:s, s:s, s:o, s:o, s:{s:o, s:{s:b, s:b, s:b, s:b}, s:{s:b}, s:{s:b}, "
+                     "s:{s:b}}, s:{s:s}}",
+                     "ociVersionMin", "1.0.0", "ociVersionMax", RT_OCI_VERSION, "hooks",
+                     strarr(hooks), "mountOptions", strarr(mopts), "linux", "namespaces",
+                     strarr(ns), "cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0,
+                     "seccomp", "enabled", 1, "apparmor", "enabled", 0, "selinux", "enabled", 0,
+                     "annotations", RT_ANNOT_TYPE, "process|sandbox");
+}
