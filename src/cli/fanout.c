@@ -189,14 +189,11 @@ describe_curl_error(struct fanout_req *r, CURL *h, CURLcode rc, const struct xfe
     case CURLE_COULDNT_RESOLVE_HOST:
         snprintf(r->err, sizeof(r->err), "cannot resolve host name");
         break;
-    case CURLE_WRITE_ERROR:
-        if (x->too_big) {
-            snprintf(r->err, sizeof(r->err), "response larger than %zu bytes", x->body_max);
-            break;
-        }
-        /* fall through */
     default:
-        snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(rc));
+        if (rc == CURLE_WRITE_ERROR && x->too_big)
+            snprintf(r->err, sizeof(r->err), "response larger than %zu bytes", x->body_max);
+        else
+            snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(rc));
         break;
     }
 }
