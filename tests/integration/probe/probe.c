@@ -349,6 +349,13 @@ a_setuid_root(void)
     return ret(setuid(0));
 }
 
+/* Plain and harmless: a spec filter in the tests maps it to an errno. */
+static int
+a_getppid(void)
+{
+    return ret(syscall(SYS_getppid));
+}
+
 static int
 a_write_tmp(void)
 {
@@ -404,6 +411,7 @@ static const struct {
     { "write_proc", a_write_proc },
     { "setuid_root", a_setuid_root },
     /* Controls: these must work everywhere. */
+    { "getppid", a_getppid },
     { "write_tmp", a_write_tmp },
     { "fork", a_fork },
 };
