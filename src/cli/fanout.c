@@ -120,6 +120,7 @@ struct xfer {
     size_t body_max;
     bool too_big;
     struct curl_slist *headers;
+    char errbuf[CURL_ERROR_SIZE]; /* curl's detail: "SSL certificate problem: …" */
 };
 
 static size_t
@@ -189,9 +190,15 @@ describe_curl_error(struct fanout_req *r, CURL *h, CURLcode rc, const struct xfe
     case CURLE_COULDNT_RESOLVE_HOST:
         snprintf(r->err, sizeof(r->err), "cannot resolve host name");
         break;
+    case CURLE_GOT_NOTHING:
+        snprintf(r->err, sizeof(r->err), "empty answer%s",
+                 strncmp(r->host->base, "http://", 7) == 0 ? " (is it an https:// agent?)" : "");
+        break;
     default:
         if (rc == CURLE_WRITE_ERROR && x->too_big)
             snprintf(r->err, sizeof(r->err), "response larger than %zu bytes", x->body_max);
+        else if (x->errbuf[0])
+            copy_line(r->err, sizeof(r->err), x->errbuf);
         else
             snprintf(r->err, sizeof(r->err), "%s", curl_easy_strerror(rc));
         break;
@@ -217,6 +224,7 @@ setup_easy(struct fanout *f, struct fanout_req *r, struct xfer *x, CURL **ret, s
 
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);

@@ -340,3 +340,40 @@ def test_top_interactive_tmux(agent, sleepers):
         wait_for(lambda s: "KUMO-EXIT=0" in s)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
+def test_ps_over_tls():
+    d = tempfile.mkdtemp(prefix="kumo-cli-tls-")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    port = free_port()
+    p = subprocess.Popen([binary("k2i"), "--listen", f"127.0.0.1:{port}", "--tls-cert", cert,
+                          "--tls-key", key], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port("127.0.0.1", port)
+        url = f"https://127.0.0.1:{port}"
+        r = kumo("ps", "-H", url, "--cacert", cert, "-o", "pid", "-p", str(p.pid))
+        assert r.returncode == 0, r.stderr
+        _, rows = table(r.stdout)
+        assert rows == [[url, str(p.pid)]]
+        # Unknown CA: refused, with curl's reason.
+        r = kumo("ps", "-H", url, "-p", str(p.pid))
+        assert r.returncode == 1
+        assert f"kumo ps: host {url}: SSL certificate problem" in r.stderr
+        r = kumo("ps", "-H", url, "--insecure", "-p", str(p.pid))
+        assert r.returncode == 0, r.stderr
+        # Plain HTTP to a TLS agent: a hint, not a mystery.
+        r = kumo("ps", "-H", f"127.0.0.1:{port}")
+        assert r.returncode == 1
+        assert "https://" in r.stderr
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        shutil.rmtree(d, ignore_errors=True)
