@@ -110,6 +110,7 @@ struct mc_client {
     bool ever_up;    /* reconnect only after a first successful connect */
     int connect_err; /* first mc_connect(): why it failed */
     bool reading;    /* a thread is the reader (owns the input buffer) */
+    bool in_process; /* the reader is mc_process(), which dispatches what it reads */
     uint64_t gen;    /* incremented per connection attempt */
     int fd, epfd, evfd;
     bool ep_out; /* EPOLLOUT is armed on fd */
@@ -249,6 +250,8 @@ static void
 drain_evfd(struct mc_client *c)
 {
     uint64_t v;
+    if (!c->evfd_set)
+        return;
     if (read(c->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         return;
     c->evfd_set = false;
@@ -537,7 +540,8 @@ queue_event(struct mc_client *c, struct evnode *n)
     c->evq_tail = n;
     c->evq_len++;
     pthread_cond_broadcast(&c->cv);
-    if (c->event_fn)
+    /* mc_process() dispatches what it reads itself; others must wake the loop. */
+    if (c->event_fn && !c->in_process)
         signal_evfd(c);
 }
 
@@ -1047,7 +1051,7 @@ do_io(struct mc_client *c, uint64_t until_usec)
             read_input(c);
     }
     run_timers(c, now_usec());
-    if (c->event_fn && c->evq_head)
+    if (c->event_fn && c->evq_head && !c->in_process)
         signal_evfd(c);
 }
 
@@ -1628,7 +1632,22 @@ mc_process(struct mc_client *c)
     drain_evfd(c);
     if (!c->reading) {
         c->reading = true;
-        do_io(c, 0);
+        c->in_process = true;
+        if (c->state == ST_UP) {
+            /*
+             * The loop saw the descriptor readable: read the socket directly
+             * (an empty read costs one EAGAIN) instead of asking epoll first.
+             */
+            uint64_t gen = c->gen;
+            if (c->ep_out)
+                flush_out(c);
+            if (c->state == ST_UP && c->gen == gen)
+                read_input(c);
+            run_timers(c, now_usec());
+        } else {
+            do_io(c, 0);
+        }
+        c->in_process = false;
         c->reading = false;
         pthread_cond_broadcast(&c->cv);
     }
