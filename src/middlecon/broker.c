@@ -2432,7 +2432,7 @@ broker_id(const struct broker *b)
 static void
 make_id(struct broker *b, const struct broker_config *c)
 {
-    char host[128] = "localhost", first[160] = "none";
+    char host[64] = "localhost", first[128] = "none";
     if (c->name) {
         snprintf(b->id, sizeof(b->id), "%s", c->name);
     } else {

@@ -516,6 +516,7 @@ def test_many_connections_memory(brokers):
     with m.Session(b.addr, name="late") as s:
         assert s.who("crowd") == {}
     print(f"rss base {base} KB, peak {peak} KB, after {after} KB")
-    # Peak includes kernel-independent per-session state; after must be near base.
     assert peak > base
+    if "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ:
+        return  # sanitizer allocators keep freed memory in quarantine
     assert after - base < max(4096, (peak - base) // 4), (base, peak, after)
