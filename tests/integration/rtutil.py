@@ -118,8 +118,8 @@ def make_bundle(tmpdir, args=None, name=None, rootfs=True, spec=None, **override
         proc["user"] = overrides.pop("user")
     if "hostname" in overrides:
         cfg["hostname"] = overrides.pop("hostname")
-    if "readonly" in overrides:
-        cfg.setdefault("root", {})["readonly"] = bool(overrides.pop("readonly"))
+    # Writable root unless asked: tests write marker files inside the container.
+    cfg.setdefault("root", {})["readonly"] = bool(overrides.pop("readonly", False))
     lin = cfg.setdefault("linux", {})
     if "namespaces" in overrides:
         lin["namespaces"] = overrides.pop("namespaces")
@@ -143,10 +143,19 @@ def make_bundle(tmpdir, args=None, name=None, rootfs=True, spec=None, **override
 
 
 def run_runtime(args, root, timeout=TIMEOUT, check=False, input=None, **kw):
-    """Run `kumo-runtime --root ROOT args...`; returns CompletedProcess (text)."""
+    """Run `kumo-runtime --root ROOT args...`; returns CompletedProcess (text).
+
+    Output goes through temp files, not pipes: a detached container inherits
+    the runtime's stdio and would hold a pipe open (no EOF) for its lifetime.
+    """
+    import tempfile
     argv = [runtime_bin(), "--root", str(root)] + [str(a) for a in args]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input,
-                       **kw)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run(argv, stdout=out, stderr=err, text=True, timeout=timeout,
+                           input=input, **kw)
+        out.seek(0)
+        err.seek(0)
+        r = subprocess.CompletedProcess(argv, p.returncode, out.read(), err.read())
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.strip()}")
     return r
