@@ -592,13 +592,15 @@ read_environ(struct k2i *k, const char *token, int pid, char **buf, size_t *len)
         return -EACCES;
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
-    while (b) {
+    if (!b) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
         if (n == cap) {
-            if (cap >= PROCFS_CMDLINE_MAX)
-                break;
-            char *nb = realloc(b, cap * 2);
+            char *nb = cap < PROCFS_CMDLINE_MAX ? realloc(b, cap * 2) : NULL;
             if (!nb)
-                break;
+                break; /* served truncated */
             b = nb;
             cap *= 2;
         }
@@ -610,8 +612,6 @@ read_environ(struct k2i *k, const char *token, int pid, char **buf, size_t *len)
         n += (size_t)r;
     }
     close(fd);
-    if (!b)
-        return -ENOMEM;
     *buf = b;
     *len = n;
     return 0;
@@ -869,6 +869,8 @@ handle_list(struct k2i *k, struct procfs_reader *rd, const struct api_request *r
     /* Filters on user= need the names' source even if not rendered. */
     if (q->nuids)
         ls.need |= PROCFS_NEED_STATUS;
+    if (cmd_name)
+        ls.need |= PROCFS_NEED_CMDLINE;
     run_listing(k, rd, q, only_pid, &ls, resp);
 }
 

@@ -386,6 +386,20 @@ procfs_parse_status_ids(const char *buf, size_t len, struct procfs_ids *ret)
             v = v * 10 + (*t++ - '0');
         ids.tgid = v;
     }
+    /*
+     * stat's rss comes from per-CPU counters that may lag by up to a few
+     * hundred KiB; status sums them exactly, and ps prints VmRSS.
+     */
+    ids.vmrss_kb = -1;
+    const char *m = find_line(buf, len, "VmRSS:", 6);
+    if (m) {
+        while (m < end && (*m == '\t' || *m == ' '))
+            m++;
+        int64_t v = 0;
+        while (m < end && *m >= '0' && *m <= '9' && v < INT64_MAX / 10)
+            v = v * 10 + (*m++ - '0');
+        ids.vmrss_kb = v;
+    }
     *ret = ids;
     return 0;
 }

@@ -73,7 +73,8 @@ struct procfs_stat {
 
 /* Tgid:/Uid:/Gid: lines of /proc/PID/status: real, effective, saved, filesystem. */
 struct procfs_ids {
-    int tgid; /* Tgid: the process a thread belongs to (0 if absent) */
+    int tgid;         /* Tgid: the process a thread belongs to (0 if absent) */
+    int64_t vmrss_kb; /* VmRSS: exact resident size in KiB; -1 if absent (kernel threads) */
     uint32_t uid[4];
     uint32_t gid[4];
 };

@@ -61,9 +61,11 @@ render_derive(const struct render_ctx *rc, const struct proc_sample *ps, uint64_
         if (d->cpu_recent > cap)
             d->cpu_recent = cap;
     }
-    d->mem = rc->memtotal_kb
-                 ? (double)st->rss * (double)rc->page_kb * 100.0 / (double)rc->memtotal_kb
-                 : 0;
+    d->rss_kb = (ps->have & PROCFS_NEED_STATUS) && ps->ids.vmrss_kb >= 0 ? ps->ids.vmrss_kb
+                                                                         : st->rss * rc->page_kb;
+    if (d->rss_kb < 0)
+        d->rss_kb = 0;
+    d->mem = rc->memtotal_kb ? (double)d->rss_kb * 100.0 / (double)rc->memtotal_kb : 0;
     if (d->mem < 0)
         d->mem = 0;
     if ((ps->have & PROCFS_NEED_STATUS) && NEEDS(fields, K2I_F_USER))
@@ -255,7 +257,7 @@ render_process(struct sbuf *b, const struct render_ctx *rc, const struct proc_sa
             r = jw_fixed(b, d->cpu_recent, 2);
             break;
         case K2I_F_RSS:
-            r = jw_i64(b, st->rss * rc->page_kb);
+            r = jw_i64(b, d->rss_kb);
             break;
         case K2I_F_VSZ:
             r = jw_u64(b, st->vsize / 1024);
@@ -385,7 +387,7 @@ render_sort_key(const struct proc_sample *ps, const struct derived *d, enum k2i_
         break;
     case K2I_F_RSS:
     case K2I_F_MEM:
-        *num = (double)st->rss;
+        *num = (double)d->rss_kb;
         break;
     case K2I_F_VSZ:
         *num = (double)st->vsize;

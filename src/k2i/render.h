@@ -32,6 +32,7 @@ struct render_ctx {
 /* Values computed from a sample, filled lazily as fields need them. */
 struct derived {
     double cpu, cpu_recent, mem;
+    int64_t rss_kb; /* VmRSS when status was read, else stat's rss */
     double start_time, elapsed;
     char user[USERS_NAME_MAX];
     char group[USERS_NAME_MAX];

@@ -164,6 +164,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     return r;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
