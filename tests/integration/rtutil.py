@@ -105,6 +105,7 @@ def make_bundle(tmpdir, args=None, name=None, rootfs=True, spec=None, **override
     cfg = copy.deepcopy(spec if spec is not None else _SPEC_CACHE)
     bdir = os.path.join(str(tmpdir), name or f"bundle-{uuid.uuid4().hex[:8]}")
     os.makedirs(bdir)
+    _open_path(bdir)
     if rootfs:
         make_rootfs(os.path.join(bdir, "rootfs"))
     proc = cfg.setdefault("process", {})
@@ -140,6 +141,17 @@ def make_bundle(tmpdir, args=None, name=None, rootfs=True, spec=None, **override
     with open(os.path.join(bdir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     return bdir
+
+
+def _open_path(path):
+    """Let a container root in a user namespace (an unprivileged host uid) reach
+    the bundle: pytest's temp dirs are 0700."""
+    p = os.path.abspath(path)
+    while p not in ("/", "/tmp"):
+        st = os.stat(p)
+        if st.st_uid == os.geteuid() and (st.st_mode & 0o005) != 0o005:
+            os.chmod(p, st.st_mode | 0o755)
+        p = os.path.dirname(p)
 
 
 def run_runtime(args, root, timeout=TIMEOUT, check=False, input=None, **kw):
