@@ -603,6 +603,28 @@ harden_seccomp(json_t *config, json_t *lnx, struct kerr *err)
     return 0;
 }
 
+/* Capabilities: none in any set; no_new_privs. */
+static int
+harden_process(json_t *process, struct kerr *err)
+{
+    if (!json_is_object(process))
+        return kerr_setf(err, EINVAL, "process: must be an object");
+    json_t *caps = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "bounding", "effective", "permitted",
+                             "inheritable", "ambient");
+    if (!caps || json_object_set_new(process, "capabilities", caps) < 0 ||
+        json_object_set_new(process, "noNewPrivileges", json_true()) < 0)
+        return kerr_setf(err, ENOMEM, "process: out of memory");
+    return 0;
+}
+
+int
+rt_sandbox_harden_process(json_t *config, json_t *process, struct kerr *err)
+{
+    if (!json_is_object(config) || !rt_config_is_sandbox(config))
+        return 0;
+    return harden_process(process, err);
+}
+
 int
 rt_sandbox_harden(json_t *config, struct kerr *err)
 {
@@ -611,15 +633,11 @@ rt_sandbox_harden(json_t *config, struct kerr *err)
     int r;
     json_t *process, *root, *lnx;
 
-    /* Capabilities: none in any set; no_new_privs. */
     r = child_object(config, "process", "process", &process, err);
+    if (r >= 0)
+        r = harden_process(process, err);
     if (r < 0)
         return r;
-    json_t *caps = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "bounding", "effective", "permitted",
-                             "inheritable", "ambient");
-    if (!caps || json_object_set_new(process, "capabilities", caps) < 0 ||
-        json_object_set_new(process, "noNewPrivileges", json_true()) < 0)
-        return kerr_setf(err, ENOMEM, "process: out of memory");
 
     r = child_object(config, "root", "root", &root, err);
     if (r < 0)

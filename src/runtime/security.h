@@ -15,7 +15,8 @@
  *       rt_sandbox_harden(config)            (no-op unless org.kumo.type=sandbox)
  *       rt_caps_validate(process.capabilities)
  *       rt_seccomp_validate(linux.seccomp)
- *   container init, after pivot_root, mounts, hostname, sysctls:
+ *   exec, parent: rt_sandbox_harden_process(config, process)
+ *   container init (and exec child), after pivot_root/setns, mounts, hostname, sysctls:
  *       rt_sandbox_enter(config)             (no-op unless sandbox)
  *       setgroups/setresgid/setresuid with PR_SET_KEEPCAPS set before
  *       rt_caps_apply(process.capabilities)
@@ -119,6 +120,18 @@ bool rt_config_is_sandbox(json_t *config);
  * to host uid 0) or -ENOMEM.
  */
 int rt_sandbox_harden(json_t *config, struct kerr *err);
+
+/*
+ * For `exec` into a sandbox: force the extra process's OCI `process` object
+ * (borrowed, edited in place) to no capabilities and noNewPrivileges, as
+ * rt_sandbox_harden did for the container's own process. Call it in the
+ * parent before validating the process; in the exec child, call
+ * rt_sandbox_enter(config) after joining the namespaces and chdir, before
+ * the uid switch, so the extra process gets the same Landlock domain rules
+ * and stacked filter. No-op (0) unless config is a sandbox. 0 or -ENOMEM /
+ * -EINVAL (process is not an object).
+ */
+int rt_sandbox_harden_process(json_t *config, json_t *process, struct kerr *err);
 
 /*
  * In the container init of a sandbox, after pivot_root and the last mount

@@ -10,6 +10,7 @@ attempt must fail in the sandbox and succeed (or fail differently) in the
 process container. See docs/sandbox.md for why each one matters.
 """
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -256,3 +257,54 @@ def test_host_root_mapping_refused(bundle_dir, probe_bin):
                         expect_ok=False)
     assert r.returncode != 0
     assert "linux.uidMappings[0]" in r.stderr and "host id 0" in r.stderr
+
+
+@pytest.mark.xfail(strict=False, reason="the runtime's exec path must call "
+                   "rt_sandbox_harden_process and rt_sandbox_enter (security.h)")
+def test_exec_into_sandbox_is_confined(bundle_dir, probe_bin):
+    """`exec` adds a process to a running sandbox: it must not get more than
+    the container's own process, whatever --process asks for."""
+    b = rtutil.make_bundle(bundle_dir, args=["sleep", "30"],
+                           annotations={"org.kumo.type": "sandbox"}, mounts_add=[dict(TMPFS)])
+    shutil.copy(probe_bin, os.path.join(b, "rootfs", "bin", "probe"))
+    rt = rtutil.Runtime(os.path.join(bundle_dir, "root"))
+    cid = rtutil.new_id("sbx")
+    rt.ids.add(cid)
+    try:
+        # The container inherits stdio: keep it off pipes we would wait on.
+        errf = os.path.join(bundle_dir, "create.err")
+        with open(errf, "w") as ef:
+            r = subprocess.run([rtutil.runtime_bin(), "--root", rt.root, "create", "--bundle",
+                                b, cid], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=ef, timeout=30)
+        with open(errf) as ef:
+            assert r.returncode == 0, ef.read()
+        rt("start", cid, check=True)
+        proc = {"args": ["/bin/probe", "status", "write_proc", "chown", "keyctl"], "cwd": "/",
+                "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"], "noNewPrivileges": False,
+                "capabilities": {k: ["CAP_SYS_ADMIN", "CAP_CHOWN"]
+                                 for k in ("bounding", "effective", "permitted")}}
+        pf = os.path.join(bundle_dir, "exec.json")
+        with open(pf, "w") as f:
+            json.dump(proc, f)
+        r = rt("exec", "--process", pf, cid)
+        assert r.returncode == 0, r.stderr
+        res = dict(l.split(":", 1) for l in r.stdout.splitlines())
+        for f in ("CapEff", "CapPrm", "CapBnd"):
+            assert int(_status(r.stdout)[f], 16) == 0
+        assert _status(r.stdout)["NoNewPrivs"] == "1"
+        assert res["chown"] != "ok"
+        assert res["keyctl"] == "EPERM"
+        if landlock_abi():
+            assert res["write_proc"] == "EACCES"
+    finally:
+        rt.cleanup()
+
+
+def _status(out):
+    st = {}
+    for line in out.splitlines():
+        if line.startswith("status:"):
+            k, _, v = line[len("status:"):].partition("=")
+            st[k] = v
+    return st

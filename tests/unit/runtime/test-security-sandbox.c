@@ -295,6 +295,33 @@ test_idbase_and_no_netns(void **state)
     json_decref(c);
 }
 
+static void
+test_harden_exec_process(void **state)
+{
+    (void)state;
+    json_t *c = hardened(base_config);
+    json_t *p = J("{\"args\":[\"sh\"],\"cwd\":\"/\",\"noNewPrivileges\":false,"
+                  "\"capabilities\":{\"bounding\":[\"CAP_SYS_ADMIN\"],"
+                  "\"effective\":[\"CAP_SYS_ADMIN\"]}}");
+    struct kerr err = KERR_INIT;
+    assert_int_equal(rt_sandbox_harden_process(c, p, &err), 0);
+    assert_true(json_is_true(json_object_get(p, "noNewPrivileges")));
+    assert_true(json_equal(json_object_get(p, "capabilities"), path(c, "process.capabilities")));
+    /* Not a sandbox: the process is left alone. */
+    json_t *q = J("{\"noNewPrivileges\":false}"), *orig = json_deep_copy(q);
+    json_t *pc = J("{\"annotations\":{\"org.kumo.type\":\"process\"}}");
+    assert_int_equal(rt_sandbox_harden_process(pc, q, &err), 0);
+    assert_true(json_equal(q, orig));
+    json_t *bad = json_array();
+    assert_int_equal(rt_sandbox_harden_process(c, bad, &err), -EINVAL);
+    json_decref(bad);
+    json_decref(pc);
+    json_decref(orig);
+    json_decref(q);
+    json_decref(p);
+    json_decref(c);
+}
+
 /* rt_sandbox_enter in a child, with a writable mount at a host path (no
  * pivot_root in a unit test) and a spec filter the kumo one is stacked on. */
 struct enter_case {
@@ -407,6 +434,7 @@ main(void)
         cmocka_unit_test(test_own_seccomp_is_stacked),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_idbase_and_no_netns),
+        cmocka_unit_test(test_harden_exec_process),
         cmocka_unit_test(test_enter),
         cmocka_unit_test(test_enter_requires_harden),
     };
