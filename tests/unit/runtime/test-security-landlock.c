@@ -29,6 +29,9 @@ static int
 setup(void **state)
 {
     struct dirs *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -1;
+    *state = d;
     snprintf(d->base, sizeof(d->base), "/tmp/kumo-ll-XXXXXX");
     if (!mkdtemp(d->base))
         return -1;
@@ -37,7 +40,6 @@ setup(void **state)
     snprintf(d->missing, sizeof(d->missing), "%s/missing", d->base);
     if (mkdir(d->allowed, 0755) < 0 || mkdir(d->denied, 0755) < 0)
         return -1;
-    *state = d;
     return 0;
 }
 
@@ -45,6 +47,8 @@ static int
 teardown(void **state)
 {
     struct dirs *d = *state;
+    if (!d)
+        return 0;
     char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->base);
     if (system(cmd) != 0)

@@ -56,13 +56,17 @@ hardened(const char *text)
     return c;
 }
 
+/* Follow a dotted path of object keys ("process.capabilities"). */
 static json_t *
 path(json_t *j, const char *dotted)
 {
-    char buf[128];
-    snprintf(buf, sizeof(buf), "%s", dotted);
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && j; k = strtok_r(NULL, ".", &save))
-        j = json_object_get(j, k);
+    const char *k = dotted;
+    while (j && *k) {
+        const char *dot = strchr(k, '.');
+        size_t len = dot ? (size_t)(dot - k) : strlen(k);
+        j = json_object_getn(j, k, len);
+        k += len + (dot ? 1 : 0);
+    }
     return j;
 }
 

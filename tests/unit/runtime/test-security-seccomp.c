@@ -189,13 +189,12 @@ test_sandbox_profile_lists_disjoint(void **state)
     json_t *allow = json_object_get(json_array_get(scs, 0), "names");
     json_t *deny = json_object_get(json_array_get(scs, 1), "names");
     assert_true(json_array_size(allow) > 200);
-    size_t i, k;
-    json_t *a, *d;
-    json_array_foreach (allow, i, a)
-        json_array_foreach (deny, k, d) {
-            if (strcmp(json_string_value(a), json_string_value(d)) == 0)
-                fail_msg("'%s' both allowed and denied", json_string_value(a));
-        }
+    for (size_t i = 0; i < json_array_size(allow); i++) {
+        const char *a = json_string_value(json_array_get(allow, i));
+        for (size_t k = 0; k < json_array_size(deny); k++)
+            if (strcmp(a, json_string_value(json_array_get(deny, k))) == 0)
+                fail_msg("'%s' both allowed and denied", a);
+    }
     json_decref(prof);
 }
 
