@@ -670,11 +670,13 @@ session_flush(struct session *s)
     while (s->oq_n > 0) {
         struct iovec iov[MAX_IOV];
         int n = 0;
+        size_t total = 0;
         for (uint32_t i = 0; i < s->oq_n && n < MAX_IOV; i++, n++) {
             struct chunk *c = s->oq[(s->oq_head + i) % s->oq_cap];
             size_t off = i == 0 ? s->oq_off : 0;
             iov[n].iov_base = c->data + off;
             iov[n].iov_len = c->len - off;
+            total += c->len - off;
         }
         ssize_t w = writev(s->fd, iov, n);
         if (w < 0) {
@@ -702,10 +704,11 @@ session_flush(struct session *s)
             s->oq_n--;
             chunk_unref(c);
         }
-        if (s->oq_n > 0 && iov[0].iov_len > 0 && (size_t)w < iov[0].iov_len)
-            break; /* short write: socket buffer full */
+        if ((size_t)w < total)
+            break; /* short write: the socket buffer is full */
     }
-    if (s->oq_n == 0 && s->oq_cap > 64) {
+    /* An idle session keeps no queue storage. */
+    if (s->oq_n == 0 && s->oq_cap) {
         free(s->oq);
         s->oq = NULL;
         s->oq_cap = s->oq_head = 0;

@@ -398,6 +398,37 @@ def test_bad_input(broker):
     stuck.close()
 
 
+def test_client_that_never_reads_its_answers(brokers):
+    """Slowloris on the output side: a client floods requests whose answers
+    it never reads. The broker bounds what it queues, disconnects it, and
+    everyone else is unaffected."""
+    b = brokers("--listen", "127.0.0.1:0", "--max-outbuf", "64k", "--http", "127.0.0.1:0")
+    a = m.Session(b.addr, name="a")
+    c = m.Session(b.addr, name="c")
+    a.join("r")
+    c.join("r")
+    hog = socket.create_connection(b.addr, timeout=5)
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hog.sendall(m.encode(m.HELLO, 1, version=1, name="hog"))
+    flood = b"".join(m.encode(m.STATS, i + 2) for i in range(2000))
+    closed = False
+    t0 = time.monotonic()
+    try:
+        while time.monotonic() - t0 < 20:
+            hog.sendall(flood)
+            if b.get("/stats")["slow_consumers_closed"] >= 1:
+                closed = True
+                break
+    except OSError:
+        closed = True  # reset by the broker
+    assert closed, "the broker kept queueing answers for a client that never reads"
+    wait_for(lambda: b.get("/stats")["slow_consumers_closed"] >= 1, what="counted")
+    a.msg("r", "fine", ack=True)
+    assert c.next(m.MSG)["payload"] == b"fine"
+    assert b.alive()
+    hog.close()
+
+
 def test_keepalive(brokers):
     b = brokers("--listen", "127.0.0.1:0", "--keepalive", "400ms")
     # A live client answers PINGs (mcproto does) and stays.

@@ -131,6 +131,22 @@ def test_three_brokers_one_bus(started):
     assert res["replies"] == {"s0": b"b0 fine"}
     assert res["missing"] == {"s2": "PEER_DOWN"}
     wait_for(lambda: set(s[0].who("ops")) == {"s0", "s1"}, what="b2's members dropped")
+    # b2 comes back on the same address: the links re-form and its new
+    # sessions are part of the bus again.
+    ns, ip, port = None, "127.0.0.1", ports[2]
+    args = ["--listen", f"{ip}:{port}", "--name", "b2", "--http", f"{ip}:0",
+            "--peer", f"{ip}:{ports[0]}", "--peer", f"{ip}:{ports[1]}"]
+    b2 = Broker(args)
+    started.append(b2)
+    back = m.Session(b2.addr, name="s2")  # the name is free again
+    back.join("ops")
+    wait_for(lambda: set(s[0].who("ops")) == {"s0", "s1", "s2"}, what="b2 rejoined the bus")
+    t = serve_bg(back, lambda r: "back")
+    ts = [t, serve_bg(s[0], lambda r: "b0 again")]
+    res = s[1].request("ops", "after restart", timeout_ms=3000)
+    assert res["replies"] == {"s0": b"b0 again", "s2": b"back"}
+    for t in ts:
+        t.join(5)
 
 
 def test_netns_three_hosts_gather(started, netns_hosts):
