@@ -1118,6 +1118,25 @@ pred_out_room(struct mc_client *c, void *arg)
     return c->state != ST_UP || c->out_len - c->out_off + need <= MC_OUT_MAX + c->max_frame;
 }
 
+static bool
+pred_flushed(struct mc_client *c, void *arg)
+{
+    return c->state != ST_UP || c->gen != *(uint64_t *)arg || c->out_off == c->out_len;
+}
+
+/*
+ * Wait until everything queued so far is handed to the kernel, so a
+ * blocking caller's message does not sit in our buffer after it returns.
+ */
+static int
+wait_flushed(struct mc_client *c, uint64_t deadline)
+{
+    uint64_t gen = c->gen;
+    if (wait_until(c, deadline, pred_flushed, &gen) < 0)
+        return -ETIMEDOUT;
+    return c->state == ST_UP && c->gen == gen ? 0 : -ECONNRESET;
+}
+
 /* send_frame() that waits for room in the output buffer until deadline. */
 static int
 send_frame_wait(struct mc_client *c, const struct frame *f, uint64_t deadline)
@@ -1423,7 +1442,10 @@ send_payload(struct mc_client *c, struct frame *f, const void *data, size_t len)
     f->payload.p = data;
     f->payload.len = len;
     pthread_mutex_lock(&c->mu);
-    int r = c->state == ST_UP ? send_frame_wait(c, f, deadline_after(c->op_timeout_ms)) : -ENOTCONN;
+    uint64_t deadline = deadline_after(c->op_timeout_ms);
+    int r = c->state == ST_UP ? send_frame_wait(c, f, deadline) : -ENOTCONN;
+    if (r >= 0 && c->out_off != c->out_len)
+        r = wait_flushed(c, deadline);
     pthread_mutex_unlock(&c->mu);
     return r < 0 ? r : 0;
 }
@@ -1462,8 +1484,12 @@ mc_reply(struct mc_client *c, const struct mc_event *ev, const void *data, size_
     int r;
     if (n->gen != c->gen || c->state != ST_UP)
         r = -ECONNRESET;
-    else
-        r = send_frame_wait(c, &f, deadline_after(c->op_timeout_ms));
+    else {
+        uint64_t deadline = deadline_after(c->op_timeout_ms);
+        r = send_frame_wait(c, &f, deadline);
+        if (r >= 0 && c->out_off != c->out_len)
+            r = wait_flushed(c, deadline);
+    }
     pthread_mutex_unlock(&c->mu);
     return r < 0 ? r : 0;
 }

@@ -245,8 +245,9 @@ int mc_leave(struct mc_client *c, const char *room);
 /*
  * Send data to every other member of room (which need not be joined), or
  * to the session named `to`. Fire and forget: returns once the frame is
- * written to the socket or queued (blocking only while the output buffer is
- * full). Messages from one client arrive in the order sent. A receiver
+ * handed to the kernel, blocking (and doing the client's I/O meanwhile) only
+ * while the socket is full, up to the command timeout (-ETIMEDOUT).
+ * Messages from one client arrive in the order sent. A receiver
  * whose buffer is full at the broker loses the message (counted by the
  * broker). A direct message to an unknown session is dropped by the broker.
  */
