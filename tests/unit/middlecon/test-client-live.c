@@ -201,8 +201,12 @@ test_gather_100_members(void **state)
         bool seen[N] = { false };
         for (size_t i = 0; i < r->nreplies; i++) {
             int idx = atoi(r->replies[i].from + 1);
-            assert_true(idx >= 0 && idx < N && !seen[idx]);
-            seen[idx] = true;
+            if (idx < 0 || idx >= N)
+                fail_msg("reply from unexpected member '%s'", r->replies[i].from);
+            else {
+                assert_false(seen[idx]);
+                seen[idx] = true;
+            }
             assert_string_equal((const char *)r->replies[i].data, q);
         }
         mc_result_free(r);
