@@ -117,6 +117,11 @@ cliconn_finish(struct cliconn *c, struct kerr *err)
     }
     if (c->hosts.n == 0 && (r = hosts_add(&c->hosts, "localhost", err)) < 0)
         return r;
+    if (c->fo.timeout_usec == 0) {
+        const char *t = getenv("KUMO_TIMEOUT");
+        if (t && *t && cliconn_parse_timeout(t, &c->fo.timeout_usec) < 0)
+            return kerr_setf(err, EINVAL, "bad $KUMO_TIMEOUT '%.40s' (e.g. 2, 0.5, 300ms)", t);
+    }
     if (c->fo.timeout_usec == 0)
         c->fo.timeout_usec = 2000000;
     return 0;

@@ -2,7 +2,8 @@
 /*
  * Options every fan-out verb (ps, top, kill) shares: which agents to ask
  * and how to reach them. -H/--hosts, --hosts-file, --timeout, --token,
- * --token-file, --insecure, --cacert, plus $KUMO_HOSTS and $KUMO_TOKEN.
+ * --token-file, --insecure, --cacert, plus $KUMO_HOSTS, $KUMO_TOKEN and
+ * $KUMO_TIMEOUT.
  */
 #ifndef KUMO_CLI_CLICONN_H
 #define KUMO_CLI_CLICONN_H
@@ -41,7 +42,8 @@ enum {
     "  -H, --hosts H1,H2,...  agents as host[:port] (port 8000), https://host for TLS\n" \
     "      --hosts-file FILE  one or more hosts per line, '#' comments\n"                \
     "                         (default: $KUMO_HOSTS, else localhost:8000)\n"             \
-    "      --timeout T        per-host connect+answer timeout: 2, 0.5, 300ms (2 s)\n"    \
+    "      --timeout T        per-host connect+answer timeout: 2, 0.5, 300ms\n"          \
+    "                         (default: $KUMO_TIMEOUT, else 2 s)\n"                      \
     "      --token TOKEN      bearer token (prefer $KUMO_TOKEN or --token-file:\n"       \
     "                         command lines are visible to ps)\n"                        \
     "      --token-file FILE  read the bearer token from FILE\n"                         \

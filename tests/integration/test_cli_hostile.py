@@ -111,12 +111,12 @@ def test_misbehaving_agents(fakes):
     order = ["good", "badjson", "shape", "notobjects", "http500", "redirect", "huge", "stall"]
     t0 = time.monotonic()
     r = subprocess.run([binary("kumo"), "ps", "-H", ",".join(fakes[m] for m in order),
-                        "--timeout", "2", "-o", "pid,user,comm,args"],
+                        "--timeout", "3", "-o", "pid,user,comm,args"],
                        capture_output=True, timeout=30)
     wall = time.monotonic() - t0
     out, err = r.stdout.decode(), r.stderr.decode()
     assert r.returncode == 2, err
-    assert wall < 2 + 2.5, wall
+    assert wall < 3 + 3, wall
 
     # The good host's rows, and nothing that a terminal would interpret.
     lines = out.splitlines()
@@ -138,11 +138,11 @@ def test_misbehaving_agents(fakes):
     assert "\x1b" not in err
     assert got["redirect"] == "HTTP 302"
     assert got["huge"] == "response larger than 67108864 bytes"
-    assert got["stall"] == "no answer within 2.0 s"
+    assert got["stall"] == "no answer within 3.0 s"
 
 
 def test_json_output_escapes_control_characters(fakes):
-    r = subprocess.run([binary("kumo"), "ps", "-H", fakes["good"], "--json"],
+    r = subprocess.run([binary("kumo"), "ps", "-H", fakes["good"], "--json", "--timeout", "15"],
                        capture_output=True, timeout=30)
     assert r.returncode == 0
     assert b"\x1b" not in r.stdout and b"\r" not in r.stdout

@@ -34,6 +34,8 @@ def kumo(*args, env=None, timeout=20):
     e = dict(os.environ)
     e.pop("KUMO_TOKEN", None)
     e.pop("KUMO_HOSTS", None)
+    # The CI machine is shared and sometimes overloaded: be patient with the agent.
+    e["KUMO_TIMEOUT"] = "15"
     if env:
         e.update(env)
     p = subprocess.Popen([binary("kumo"), *args], stdout=subprocess.PIPE,
@@ -296,7 +298,7 @@ def test_top_interactive_tmux(agent, sleepers):
     victim = max(p.pid for p in ps)
     session = f"kumotop{os.getpid()}"
     pids = ",".join(str(p.pid) for p in ps)
-    cmd = (f"env KUMO_TOKEN={SIGNAL_TOKEN} TERM=xterm {binary('kumo')} top -d 0.5 -H {agent} "
+    cmd = (f"env KUMO_TOKEN={SIGNAL_TOKEN} KUMO_TIMEOUT=15 TERM=xterm {binary('kumo')} top -d 0.5 -H {agent} "
            f"-p {pids}; echo KUMO-EXIT=$?; sleep 30")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40", cmd],
                    check=True)
@@ -305,7 +307,7 @@ def test_top_interactive_tmux(agent, sleepers):
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
                               capture_output=True, text=True).stdout
 
-    def wait_for(pred, timeout=5.0):
+    def wait_for(pred, timeout=15.0):
         deadline = time.monotonic() + timeout
         s = ""
         while time.monotonic() < deadline:

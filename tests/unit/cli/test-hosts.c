@@ -181,16 +181,24 @@ test_conn_options(void **state)
     assert_true(cliconn_parse_timeout("x", &us) < 0);
     assert_true(cliconn_parse_timeout("", &us) < 0);
 
-    /* Environment defaults: $KUMO_HOSTS, $KUMO_TOKEN. */
+    /* Environment defaults: $KUMO_HOSTS, $KUMO_TOKEN, $KUMO_TIMEOUT. */
     memset(&c, 0, sizeof(c));
     setenv("KUMO_HOSTS", "e1, e2:9", 1);
     setenv("KUMO_TOKEN", "s3cret\n", 1);
+    setenv("KUMO_TIMEOUT", "750ms", 1);
     assert_int_equal(cliconn_finish(&c, &err), 0);
     assert_int_equal(c.hosts.n, 2);
     assert_string_equal(c.hosts.v[1].name, "e2:9");
     assert_string_equal(c.fo.token, "s3cret");
-    assert_int_equal(c.fo.timeout_usec, 2000000);
+    assert_int_equal(c.fo.timeout_usec, 750000);
     cliconn_free(&c);
+    memset(&c, 0, sizeof(c));
+    setenv("KUMO_TIMEOUT", "soon", 1);
+    assert_int_equal(cliconn_finish(&c, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "KUMO_TIMEOUT"));
+    cliconn_free(&c);
+    unsetenv("KUMO_TIMEOUT");
+    kerr_clear(&err);
 
     /* -H wins over the environment; no environment means localhost. */
     memset(&c, 0, sizeof(c));
@@ -208,6 +216,7 @@ test_conn_options(void **state)
     assert_int_equal(cliconn_finish(&c, &err), 0);
     assert_string_equal(c.hosts.v[0].name, "localhost:8000");
     assert_null(c.fo.token);
+    assert_int_equal(c.fo.timeout_usec, 2000000);
     cliconn_free(&c);
 }
 
