@@ -38,13 +38,8 @@ now_ms(void)
 }
 
 static struct mc_client *
-connect_as(const char *fmt, ...)
+connect_as(const char *name)
 {
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof(name), fmt, ap);
-    va_end(ap);
     struct mc_client *c = mc_client_new(addr);
     assert_non_null(c);
     assert_int_equal(mc_set_name(c, name), 0);
@@ -91,7 +86,7 @@ static void
 member_start(struct member *m, const char *room, int behaviour, const char *name)
 {
     memset(m, 0, sizeof(*m));
-    m->c = connect_as("%s", name);
+    m->c = connect_as(name);
     m->behaviour = behaviour;
     assert_int_equal(mc_join(m->c, room), 0);
     assert_int_equal(pthread_create(&m->th, NULL, member_main, m), 0);
