@@ -396,9 +396,12 @@ seccomp_walk(json_t *sec, scmp_filter_ctx *ret_ctx, struct kerr *err)
             return kerr_setf(err, ENOMEM, "linux.seccomp: cannot create a filter");
         /* no_new_privs is process.noNewPrivileges' business, never ours. */
         r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+        /* Report the kernel's errno on load instead of a generic -ECANCELED. */
+        if (r >= 0)
+            r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
         if (r < 0) {
             seccomp_release(ctx);
-            return kerr_set(err, -r, "linux.seccomp: clear the no_new_privs attribute");
+            return kerr_set(err, -r, "linux.seccomp: set filter attributes");
         }
     }
 

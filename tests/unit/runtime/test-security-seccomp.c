@@ -177,6 +177,37 @@ test_load_invalid_reports_field(void **state)
     json_decref(j);
 }
 
+/* Without no_new_privs and without CAP_SYS_ADMIN the kernel refuses the
+ * filter; the message must say what to do about it. */
+static int
+child_needs_nnp(void *arg)
+{
+    (void)arg;
+    struct kerr err = KERR_INIT;
+    if (rt_caps_apply(NULL, &err) < 0) /* drop every capability */
+        return 10;
+    json_t *j = J("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getppid\"],"
+                  "\"action\":\"SCMP_ACT_ERRNO\"}]}");
+    int r = rt_seccomp_load(j, &err);
+    json_decref(j);
+    if (r != -EACCES)
+        return 11;
+    if (!strstr(err.msg, "needs noNewPrivileges or CAP_SYS_ADMIN"))
+        return 12;
+    return 0;
+}
+
+static void
+test_load_needs_nnp_or_cap(void **state)
+{
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    int st = in_child(child_needs_nnp, NULL);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void
 test_sandbox_profile_lists_disjoint(void **state)
 {
@@ -281,6 +312,7 @@ main(void)
         cmocka_unit_test(test_load_errno_and_or_args),
         cmocka_unit_test(test_load_kill_process),
         cmocka_unit_test(test_load_invalid_reports_field),
+        cmocka_unit_test(test_load_needs_nnp_or_cap),
         cmocka_unit_test(test_sandbox_profile_lists_disjoint),
         cmocka_unit_test(test_sandbox_profile_refuses),
     };
