@@ -92,8 +92,9 @@ def host_caps():
     return [n for i, n in enumerate(CAP_NAMES) if bnd & (1 << i)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def probe_bin(tmp_path_factory):
+    """The probe, built once per session (static: the busybox rootfs has no libc)."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
         pytest.skip("no C compiler for the probe")
