@@ -730,6 +730,9 @@ enqueue_locked(struct session *s, struct chunk *c, int kind)
 {
     if (s->closed)
         return -EPIPE;
+    /* Never send a frame larger than the receiver agreed to take. */
+    if (c->len > s->max_frame)
+        return -EMSGSIZE;
     size_t bound = session_bound(s);
     if (kind != Q_CTRL && s->oq_bytes + c->len > bound)
         return -ENOBUFS;
@@ -794,6 +797,8 @@ session_send(struct session *s, struct chunk *c, int kind)
         schedule_flush(s);
     if (r >= 0)
         ST_ADD(s->b, msgs_out, 1);
+    if (r == -EMSGSIZE)
+        r = -ENOBUFS; /* callers count it as a drop */
     return r < 0 ? r : 0;
 }
 
@@ -1183,7 +1188,9 @@ on_hello(struct session *s, const struct frame *f)
     if (name.len == 0) {
         if (peer)
             return fatal(s, f->id, FRAME_E_BAD_FRAME, "peer HELLO without a broker id");
-        int n = snprintf(anon, sizeof(anon), "anon-%u", atomic_fetch_add(&b->anon_seq, 1) + 1);
+        /* The broker id's hash keeps generated names apart across a cluster. */
+        int n = snprintf(anon, sizeof(anon), "anon-%08x-%u", (uint32_t)map_hash(b->id, b->id_len),
+                         atomic_fetch_add(&b->anon_seq, 1) + 1);
         name = (struct frame_bytes){ (const uint8_t *)anon, (size_t)n };
     }
     s->name = strndup((const char *)name.p, name.len);
@@ -1535,7 +1542,7 @@ deliver_request(struct gather *g, uint32_t idx, struct session *t, const struct 
             c->data[11] = (uint8_t)rid;
             r = enqueue_locked(t, c, Q_REQ);
             if (r < 0) {
-                reason = FRAME_E_OVERFLOW;
+                reason = r == -EMSGSIZE ? FRAME_E_TOO_BIG : FRAME_E_OVERFLOW;
             } else {
                 atomic_fetch_add(&g->refs, 1);
                 t->pend[t->npend++] = (struct pend){ rid, idx, g };

@@ -187,6 +187,32 @@ def test_direct_and_who(broker):
     assert a.who("empty") == {}
 
 
+def test_large_frames(brokers):
+    """Frames near the maximum size cross the broker intact (the partial-
+    frame path); one byte over the session's maximum is refused."""
+    b = brokers("--listen", "127.0.0.1:0", "--max-frame", "2M")
+    a = m.Session(b.addr, name="a")
+    c = m.Session(b.addr, name="c", timeout=15)
+    c.join("big")
+    # Delivered with from="a" the frame is exactly 2 MiB.
+    big = os.urandom((2 << 20) - 12 - (2 + 3) - (2 + 1) - 4)
+    assert len(m.encode(m.MSG, 0, room="big", payload=big, **{"from": "a"})) == 2 << 20
+    a.msg("big", big)
+    # One byte more fits the sender's limit but not, with the sender's
+    # name added, the receiver's: dropped and counted, never sent oversized.
+    a.msg("big", big + b"!")
+    a.msg("big", b"small after big", ack=True)
+    got = c.next(m.MSG)
+    assert got["payload"] == big and got["from"] == "a"
+    assert c.next(m.MSG)["payload"] == b"small after big"
+    assert c.stats()["drops"] == 1
+    # A session that asked for 64 KiB frames cannot send more.
+    small = m.Session(b.addr, name="small", max_frame=65536)
+    small.send_raw(m.encode(m.MSG, 0, room="big", payload=b"x" * 70000))
+    f = small.read_frame(timeout=5)
+    assert f["type"] == m.ERROR and m.E[f["code"]] == "TOO_BIG"
+
+
 def _server(sess, fn, n=1, timeout=5):
     t = threading.Thread(target=lambda: sess.serve(fn, n, timeout=timeout), daemon=True)
     t.start()
