@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -151,6 +152,53 @@ test_bad_path_named(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * A kernel without Landlock answers landlock_create_ruleset with ENOSYS (not
+ * built) or EOPNOTSUPP (disabled at boot). A seccomp filter in a child fakes
+ * both, so the fallback is tested on any kernel.
+ */
+static int
+child_no_landlock(void *arg)
+{
+    int fake = *(int *)arg;
+    char text[256];
+    snprintf(text, sizeof(text),
+             "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":"
+             "[\"landlock_create_ruleset\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":%d}]}",
+             fake);
+    json_t *j = J(text);
+    struct kerr err = KERR_INIT;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (rt_seccomp_load(j, &err) < 0)
+        return 10;
+    json_decref(j);
+    if (rt_landlock_abi() != -EOPNOTSUPP)
+        return 11;
+    const char *ro[] = { "/", NULL };
+    if (rt_landlock_apply(NULL, ro, &err) != -EOPNOTSUPP)
+        return 12;
+    if (!strstr(err.msg, "landlock: not available"))
+        return 13;
+    /* Nothing was confined. */
+    int fd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 14;
+    close(fd);
+    return 0;
+}
+
+static void
+test_no_landlock(void **state)
+{
+    (void)state;
+    int fakes[] = { ENOSYS, EOPNOTSUPP };
+    for (size_t i = 0; i < 2; i++) {
+        int st = in_child(child_no_landlock, &fakes[i]);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+}
+
 int
 main(void)
 {
@@ -158,6 +206,7 @@ main(void)
         cmocka_unit_test(test_abi),
         cmocka_unit_test_setup_teardown(test_confined, setup, teardown),
         cmocka_unit_test(test_bad_path_named),
+        cmocka_unit_test(test_no_landlock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

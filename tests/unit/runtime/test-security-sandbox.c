@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -397,6 +398,36 @@ test_enter(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Without Landlock the sandbox still starts: the other layers hold. */
+static int
+child_enter_without_landlock(void *arg)
+{
+    (void)arg;
+    json_t *fake =
+        J("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":"
+          "[\"landlock_create_ruleset\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38}]}");
+    struct kerr err = KERR_INIT;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (rt_seccomp_load(fake, &err) < 0)
+        return 10;
+    json_decref(fake);
+    json_t *c = hardened("{\"annotations\":{\"org.kumo.type\":\"sandbox\"}}");
+    int r = rt_sandbox_enter(c, &err);
+    json_decref(c);
+    if (r != 0 || err.code != 0)
+        return 11;
+    return 0;
+}
+
+static void
+test_enter_without_landlock(void **state)
+{
+    (void)state;
+    int st = in_child(child_enter_without_landlock, NULL);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static int
 child_enter_unhardened(void *arg)
 {
@@ -440,6 +471,7 @@ main(void)
         cmocka_unit_test(test_idbase_and_no_netns),
         cmocka_unit_test(test_harden_exec_process),
         cmocka_unit_test(test_enter),
+        cmocka_unit_test(test_enter_without_landlock),
         cmocka_unit_test(test_enter_requires_harden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
