@@ -2393,9 +2393,9 @@ peer_main(void *arg)
             up = p->out != NULL;
             pthread_rwlock_unlock(&b->reg);
             if (!up) {
-                p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : 100;
-                if (p->backoff_ms > 2000)
-                    p->backoff_ms = 2000;
+                p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : 50;
+                if (p->backoff_ms > 1000)
+                    p->backoff_ms = 1000;
                 p->next_try_usec = now_mono_usec() + (uint64_t)p->backoff_ms * 1000;
             }
         }
