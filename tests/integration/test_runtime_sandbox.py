@@ -13,8 +13,11 @@ import ctypes
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 
@@ -309,3 +312,51 @@ def _status(out):
             k, _, v = line[len("status:"):].partition("=")
             st[k] = v
     return st
+
+
+def test_sandbox_terminal(bundle_dir):
+    """A terminal through the console socket works under Landlock: /dev/ptmx
+    and /dev/pts are writable, and so is /dev/tty."""
+    sock_path = os.path.join(bundle_dir, "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    srv.settimeout(15)
+    got = {}
+
+    def accept():
+        try:
+            conn, _ = srv.accept()
+            _msg, fds, _flags, _addr = socket.recv_fds(conn, 16, 1)
+            got["fd"] = fds[0]
+            conn.close()
+        except Exception as e:  # reported by the assertion below
+            got["err"] = e
+
+    t = threading.Thread(target=accept)
+    t.start()
+    b = rtutil.make_bundle(bundle_dir, ["sh", "-c", "tty; echo via-tty > /dev/tty; "
+                                        "echo pty-hello; sleep 0.5"],
+                           terminal=True, annotations={"org.kumo.type": "sandbox"})
+    rt = rtutil.Runtime(os.path.join(bundle_dir, "root"))
+    try:
+        r = rt("run", "-d", "--console-socket", sock_path, "--bundle", b, rtutil.new_id("tty"))
+        t.join(timeout=15)
+        srv.close()
+        assert r.returncode == 0, r.stderr
+        assert "fd" in got, got
+        fd = got["fd"]
+        data = b""
+        deadline = time.monotonic() + 10
+        os.set_blocking(fd, False)
+        while b"pty-hello" not in data and time.monotonic() < deadline:
+            try:
+                data += os.read(fd, 4096)
+            except BlockingIOError:
+                time.sleep(0.02)
+            except OSError:
+                break
+        os.close(fd)
+        assert b"/dev/pts/0" in data and b"via-tty" in data and b"pty-hello" in data, data
+    finally:
+        rt.cleanup()
