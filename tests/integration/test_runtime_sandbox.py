@@ -187,6 +187,12 @@ def test_sandbox_status(both):
     assert st["uid"] == "0"
 
 
+@pytest.mark.parametrize("kind", ["process", "sandbox"])
+def test_no_leaked_fds(both, kind):
+    """No fd of the runtime (a host directory above all) reaches the container."""
+    assert both[kind][1]["leaked_fds"] == "none"
+
+
 def test_process_status_is_what_the_spec_says(both):
     _, st = both["process"]
     want = caps_mask(host_caps())
