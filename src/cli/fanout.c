@@ -268,6 +268,13 @@ setup_easy(struct fanout *f, struct fanout_req *r, struct xfer *x, CURL **ret, s
 int
 fanout_run(struct fanout *f, struct fanout_req *reqs, size_t n, struct kerr *err)
 {
+    return fanout_run_cb(f, reqs, n, NULL, NULL, err);
+}
+
+int
+fanout_run_cb(struct fanout *f, struct fanout_req *reqs, size_t n, fanout_done_fn done,
+              void *userdata, struct kerr *err)
+{
     if (n == 0)
         return 0;
     cleanup_free struct xfer *xs = calloc(n, sizeof(*xs));
@@ -318,6 +325,8 @@ fanout_run(struct fanout *f, struct fanout_req *reqs, size_t n, struct kerr *err
                 if (x->req->status < 200 || x->req->status >= 300)
                     describe_http_error(x->req);
             }
+            if (done)
+                done(x->req, userdata);
         }
         if (running) {
             mc = curl_multi_poll(f->multi, NULL, 0, 100, NULL);

@@ -65,6 +65,18 @@ struct fanout *fanout_new(const struct fanout_opts *opts);
  */
 int fanout_run(struct fanout *f, struct fanout_req *reqs, size_t n, struct kerr *err);
 
+/*
+ * Called once per request as soon as it has finished (status/err/resp
+ * filled), while others may still be in flight, so answers can be
+ * processed while waiting for slower hosts. It may consume and free
+ * r->resp; it must not touch other requests.
+ */
+typedef void (*fanout_done_fn)(struct fanout_req *r, void *userdata);
+
+/* fanout_run() that calls done (if not NULL) for each finished request. */
+int fanout_run_cb(struct fanout *f, struct fanout_req *reqs, size_t n, fanout_done_fn done,
+                  void *userdata, struct kerr *err);
+
 /* Free what a request owns (path, body, response); the struct can be reused. */
 void fanout_req_clear(struct fanout_req *r);
 
