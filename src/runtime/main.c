@@ -66,6 +66,9 @@ int
 cli_error(struct cli *g, const char *verb, const char *id, const struct kerr *err)
 {
     const char *msg = err->msg[0] ? err->msg : strerror(err->code ? err->code : EIO);
+    /* A hostile id must not crowd the reason out of the message. */
+    if (id && strlen(id) > 80)
+        return cli_errorf(g, "%s '%.80s...': %s", verb, id, msg);
     if (id)
         return cli_errorf(g, "%s '%s': %s", verb, id, msg);
     return cli_errorf(g, "%s: %s", verb, msg);
