@@ -359,6 +359,8 @@ handle_config(struct k2i *k, struct api_response *resp)
     jw_u64(b, c->connection_memory_limit);
     sbuf_puts(b, ",\"connection_timeout\":");
     jw_u64(b, c->connection_timeout_sec);
+    sbuf_puts(b, ",\"fd_cache\":");
+    jw_u64(b, k->fdcache ? k->fdcache_max : 0);
     sbuf_puts(b, ",\"config_file\":");
     if (c->config_path)
         jw_cstr(b, c->config_path);
@@ -727,15 +729,35 @@ run_listing(struct k2i *k, struct procfs_reader *rd, const struct k2i_query *q, 
         }
     }
 
+    /*
+     * Unsorted answers are rendered straight into the response body; sorted
+     * ones into `items`, then copied out in order.
+     */
     struct sbuf items = SBUF_INIT, strs = SBUF_INIT;
+    struct sbuf *b = &resp->body;
     cleanup_free struct entry *entries = NULL;
     size_t nentries = 0, ecap = 0;
     bool sorting = q->nsort > 0;
     size_t limit = q->limit ? q->limit : SIZE_MAX;
+    uint64_t dfields = ls->fields;
+    for (size_t s = 0; s < q->nsort; s++)
+        dfields |= K2I_FIELD_BIT(q->sort[s].field);
     int err = 0;
 
     render_ctx_now(&rc);
-    for (size_t i = 0; i < ntargets && err == 0; i++) {
+    json_head(resp);
+    err |= sbuf_puts(b, "{\"host\":");
+    err |= jw_cstr(b, k->hostname);
+    err |= sbuf_puts(b, ",\"time\":");
+    err |= jw_fixed(b, rc.boot_epoch + rc.uptime_sec, 3);
+    err |= sbuf_puts(b, ",\"processes\":[");
+
+    /* Whole-host process listings re-read kept fds (see procfs.h). */
+    bool cached = !threads && k->fdcache && procfs_fdcache_acquire(k->fdcache, false);
+    if (cached)
+        procfs_reader_set_cache(rd, k->fdcache);
+    size_t i;
+    for (i = 0; i < ntargets && err == 0; i++) {
         if (!sorting && nentries >= limit)
             break;
         struct proc_sample ps;
@@ -747,7 +769,7 @@ run_listing(struct k2i *k, struct procfs_reader *rd, const struct k2i_query *q, 
             ps.have |= PROCFS_NEED_NS;
         }
         struct derived d;
-        render_derive(&rc, &ps, ls->fields | K2I_FIELD_BIT(K2I_F_USER), &d);
+        render_derive(&rc, &ps, dfields, &d);
         if (!passes_filters(q, &ps, &d, ls->cmd_name, ls->cmd_name_len))
             continue;
         char *env = NULL;
@@ -755,6 +777,14 @@ run_listing(struct k2i *k, struct procfs_reader *rd, const struct k2i_query *q, 
         if (ls->want_environ)
             read_environ(k, ls->token, targets[i].tid ? targets[i].tid : targets[i].pid, &env,
                          &envlen);
+        if (!sorting) {
+            if (nentries)
+                err |= sbuf_putc(b, ',');
+            err |= render_process(b, &rc, &ps, &d, ls->fields, env ? env : "", envlen);
+            free(env);
+            nentries++;
+            continue;
+        }
         if (nentries == ecap) {
             size_t nc = ecap ? ecap * 2 : 256;
             struct entry *ne = realloc(entries, nc * sizeof(*entries));
@@ -783,31 +813,22 @@ run_listing(struct k2i *k, struct procfs_reader *rd, const struct k2i_query *q, 
         }
         nentries++;
     }
-    sampler_release(k->sampler, snap);
-    if (err) {
-        sbuf_free(&items);
-        sbuf_free(&strs);
-        oom(resp);
-        return;
+    if (cached) {
+        procfs_reader_set_cache(rd, NULL);
+        /* Sweep only after a pass over every process. */
+        procfs_fdcache_release(k->fdcache, i == ntargets && q->npids == 0 && only_pid == 0);
     }
-    if (sorting) {
+    sampler_release(k->sampler, snap);
+    size_t count = nentries < limit ? nentries : limit;
+    if (sorting && err == 0) {
         struct sort_ctx sc = { q, strs.data };
         qsort_r(entries, nentries, sizeof(*entries), cmp_entries, &sc);
-    }
-    size_t count = nentries < limit ? nentries : limit;
-
-    struct sbuf *b = &resp->body;
-    json_head(resp);
-    err |= sbuf_reserve(b, items.len + count + 256);
-    err |= sbuf_puts(b, "{\"host\":");
-    err |= jw_cstr(b, k->hostname);
-    err |= sbuf_puts(b, ",\"time\":");
-    err |= jw_fixed(b, rc.boot_epoch + rc.uptime_sec, 3);
-    err |= sbuf_puts(b, ",\"processes\":[");
-    for (size_t i = 0; i < count && err == 0; i++) {
-        if (i)
-            err |= sbuf_putc(b, ',');
-        err |= sbuf_append(b, items.data + entries[i].off, entries[i].len);
+        err |= sbuf_reserve(b, items.len + count + 64);
+        for (size_t j = 0; j < count && err == 0; j++) {
+            if (j)
+                err |= sbuf_putc(b, ',');
+            err |= sbuf_append(b, items.data + entries[j].off, entries[j].len);
+        }
     }
     err |= sbuf_puts(b, "],\"count\":");
     err |= jw_u64(b, count);
@@ -1101,6 +1122,9 @@ handle_metrics(struct k2i *k, struct procfs_reader *rd, struct api_response *res
     cleanup_free int *pids = NULL;
     int n = procfs_list(rd, 0, &pids);
     int err = 0;
+    bool cached = k->fdcache && procfs_fdcache_acquire(k->fdcache, false);
+    if (cached)
+        procfs_reader_set_cache(rd, k->fdcache);
     for (int i = 0; i < n && err == 0; i++) {
         struct proc_sample ps;
         if (procfs_read(rd, pids[i], 0, PROCFS_NEED_STAT, &ps) < 0)
@@ -1121,6 +1145,10 @@ handle_metrics(struct k2i *k, struct procfs_reader *rd, struct api_response *res
             err |= jw_fixed(&fam[f], vals[f], f == 0 ? 2 : 0);
             err |= sbuf_putc(&fam[f], '\n');
         }
+    }
+    if (cached) {
+        procfs_reader_set_cache(rd, NULL);
+        procfs_fdcache_release(k->fdcache, err == 0);
     }
     for (int f = 0; f < 4; f++) {
         if (err == 0)

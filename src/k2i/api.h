@@ -49,6 +49,8 @@ struct k2i {
     const struct k2i_config *cfg;
     int procfd; /* proc root: /proc, or a fixture tree */
     struct sampler *sampler;
+    struct procfs_fdcache *fdcache; /* kept /proc fds, or NULL */
+    size_t fdcache_max;
     const struct k2i_privops *priv;
     void *priv_ctx;
     bool ns_via_priv; /* this process cannot read other users' ns/ links */

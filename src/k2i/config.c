@@ -29,6 +29,7 @@ k2i_config_init(struct k2i_config *cfg)
     cfg->max_connections = 256;
     cfg->connection_memory_limit = 64 * 1024;
     cfg->connection_timeout_sec = 30;
+    cfg->fd_cache = 8192;
     return 0;
 }
 
@@ -264,6 +265,9 @@ k2i_config_parse(struct k2i_config *cfg, const char *text, size_t len, struct ke
         } else if (strcmp(key, "connection_memory_limit") == 0) {
             if ((r = get_int(v, key, 32768, 16 << 20, &n, err)) == 0)
                 cfg->connection_memory_limit = (size_t)n;
+        } else if (strcmp(key, "fd_cache") == 0) {
+            if ((r = get_int(v, key, 0, 1000000, &n, err)) == 0)
+                cfg->fd_cache = (unsigned)n;
         } else if (strcmp(key, "connection_timeout") == 0) {
             if ((r = get_int(v, key, 1, 3600, &n, err)) == 0)
                 cfg->connection_timeout_sec = (unsigned)n;

@@ -20,12 +20,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -60,6 +62,13 @@ static int
 serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert, const char *key,
       const struct k2i_privops *ops, void *ops_ctx, pid_t parent, sigset_t *sigs, struct kerr *err)
 {
+    /*
+     * Listings build ~0.5 MB answers per 1,000 processes; keep such buffers
+     * in the heap between requests instead of mmap/munmap (and page faults)
+     * every time.
+     */
+    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     struct k2i k;
     int r = api_init(&k, cfg, procfd, NULL, ops, ops_ctx);
     if (r < 0) {
@@ -68,9 +77,27 @@ serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert,
     }
     k.parent_pid = parent;
     k.ns_via_priv = parent != 0 && geteuid() != 0;
+    /*
+     * Kept /proc fds: 3 per process, within the fd limit (raised to the hard
+     * limit by k2i_run) minus room for connections and the rest.
+     */
+    struct rlimit rl;
+    size_t fdmax = cfg->fd_cache;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t room = rl.rlim_cur > (rlim_t)cfg->max_connections + 256
+                          ? (size_t)(rl.rlim_cur - cfg->max_connections - 256) / 3
+                          : 0;
+        if (fdmax > room)
+            fdmax = room;
+    }
+    k.fdcache = procfs_fdcache_new(fdmax);
+    k.fdcache_max = k.fdcache ? fdmax : 0;
     struct sampler *smp = sampler_new(procfd, cfg->sample_interval_usec);
+    if (smp)
+        sampler_set_fdcache(smp, k.fdcache);
     if (!smp || (r = sampler_start(smp)) < 0) {
         sampler_free(smp);
+        k.fdcache = procfs_fdcache_free(k.fdcache);
         api_fini(&k);
         close_listeners(l);
         return kerr_set(err, smp ? -r : ENOMEM, "start the CPU sampler");
@@ -81,6 +108,7 @@ serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert,
         l->fds[i] = -1; /* taken by server_start */
     if (!srv) {
         sampler_free(smp);
+        procfs_fdcache_free(k.fdcache);
         api_fini(&k);
         return -EIO;
     }
@@ -90,9 +118,10 @@ serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert,
         printf("k2i: listening on %s%s\n", cert ? "https://" : "", buf);
     }
     fflush(stdout);
-    log_info("ready: %zu listener(s), privsep %s, uid %u, sampling every %llu ms", l->n,
-             parent ? "on" : "off", (unsigned)geteuid(),
-             (unsigned long long)(cfg->sample_interval_usec / 1000));
+    log_info("ready: %zu listener(s), privsep %s, uid %u, sampling every %llu ms, "
+             "fds kept for up to %zu processes",
+             l->n, parent ? "on" : "off", (unsigned)geteuid(),
+             (unsigned long long)(cfg->sample_interval_usec / 1000), k.fdcache_max);
 
     for (;;) {
         siginfo_t si;
@@ -112,6 +141,7 @@ serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert,
     log_info("shutting down");
     server_free(srv);
     sampler_free(smp);
+    procfs_fdcache_free(k.fdcache);
     api_fini(&k);
     return 0;
 }
@@ -169,6 +199,13 @@ k2i_run(struct k2i_config *cfg, struct kerr *err)
     sigaddset(&sigs, SIGCHLD);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* Kept /proc fds need more than the usual 1024 fds. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     bool privsep = cfg->privsep && geteuid() == 0;
     if (cfg->privsep && !privsep)

@@ -48,6 +48,7 @@ struct k2i_config {
     unsigned max_connections;
     size_t connection_memory_limit;
     unsigned connection_timeout_sec;
+    unsigned fd_cache; /* processes whose /proc fds are kept open; 0 = off */
     char *config_path; /* for /v1/config */
 };
 

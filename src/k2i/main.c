@@ -29,6 +29,8 @@ usage(FILE *out)
             "  --no-privsep            one process, no privilege separation (debugging)\n"
             "  --sample-interval DUR   CPU sampling interval, e.g. 1s, 500ms (default 1s)\n"
             "  --threads N             HTTP worker threads per listener (default 2)\n"
+            "  --fd-cache N            keep /proc fds open for up to N processes (default\n"
+            "                          8192; 0 = off; ~8 KiB kernel memory each)\n"
             "  --tls-cert FILE         serve HTTPS with this certificate (PEM) ...\n"
             "  --tls-key FILE          ... and this key (PEM)\n"
             "  --read-requires-token   reads need a bearer token too\n"
@@ -44,6 +46,7 @@ enum {
     OPT_NO_PRIVSEP,
     OPT_SAMPLE,
     OPT_THREADS,
+    OPT_FD_CACHE,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_READ_TOKEN,
@@ -73,6 +76,7 @@ main(int argc, char **argv)
         { "no-privsep", no_argument, NULL, OPT_NO_PRIVSEP },
         { "sample-interval", required_argument, NULL, OPT_SAMPLE },
         { "threads", required_argument, NULL, OPT_THREADS },
+        { "fd-cache", required_argument, NULL, OPT_FD_CACHE },
         { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
         { "tls-key", required_argument, NULL, OPT_TLS_KEY },
         { "read-requires-token", no_argument, NULL, OPT_READ_TOKEN },
@@ -163,6 +167,14 @@ main(int argc, char **argv)
                 rc = 1;
             } else {
                 cfg.threads = (unsigned)v;
+            }
+            break;
+        case OPT_FD_CACHE:
+            if (parse_uint64(optarg, 1000000, &v) < 0) {
+                fprintf(stderr, "k2i: --fd-cache: want 0..1000000, got '%s'\n", optarg);
+                rc = 1;
+            } else {
+                cfg.fd_cache = (unsigned)v;
             }
             break;
         case OPT_TLS_CERT:

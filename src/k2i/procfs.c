@@ -14,6 +14,7 @@
 #include "procfs.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ const char *const procfs_ns_names[PROCFS_NS_COUNT] = {
 
 struct procfs_reader {
     int rootfd;
+    struct procfs_fdcache *cache; /* held (locked) by the caller, or NULL */
     char statbuf[STAT_BUF_SIZE];
     char statusbuf[STATUS_BUF_SIZE];
     char *cmdline;
@@ -81,6 +83,12 @@ procfs_reader_rootfd(const struct procfs_reader *r)
     return r->rootfd;
 }
 
+void
+procfs_reader_set_cache(struct procfs_reader *r, struct procfs_fdcache *cache)
+{
+    r->cache = cache;
+}
+
 /* Append the decimal form of v at p; returns the end. */
 static char *
 put_uint(char *p, unsigned v)
@@ -112,46 +120,35 @@ build_path(char *buf, int pid, int tid, const char *name)
 }
 
 /*
- * Read a file into a fixed buffer with one read() when it fits. Returns the
- * length (buffer NUL-terminated, truncated at cap-1) or -errno.
+ * Fill a fixed buffer from an open /proc file, from offset 0 (pread, so a
+ * kept fd regenerates the file's text). One call when it fits: seq_file
+ * generates the whole text on the first read, so a short read is the end.
+ * Returns the length (NUL-terminated, truncated at cap-1) or -errno.
  */
 static ssize_t
-read_fixed(int dirfd, const char *path, char *buf, size_t cap)
+fill_fixed(int fd, char *buf, size_t cap)
 {
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
     size_t off = 0;
     while (off < cap - 1) {
         size_t want = cap - 1 - off;
-        ssize_t n = read(fd, buf + off, want);
+        ssize_t n = pread(fd, buf + off, want, (off_t)off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            int e = errno;
-            close(fd);
-            return -e;
+            return -errno;
         }
         off += (size_t)n;
-        /* A short read of a seq_file is its end; a full one may not be. */
         if ((size_t)n < want)
             break;
     }
-    close(fd);
     buf[off] = '\0';
     return (ssize_t)off;
 }
 
-/*
- * Read a file into a growable buffer, up to max bytes. Returns the length or
- * -errno; *truncated tells whether max was hit.
- */
+/* Like fill_fixed into a growable buffer, up to max bytes. */
 static ssize_t
-read_grow(int dirfd, const char *path, char **buf, size_t *cap, size_t max, bool *truncated)
+fill_grow(int fd, char **buf, size_t *cap, size_t max, bool *truncated)
 {
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
     size_t off = 0;
     *truncated = false;
     for (;;) {
@@ -162,29 +159,204 @@ read_grow(int dirfd, const char *path, char **buf, size_t *cap, size_t max, bool
             }
             size_t ncap = *cap * 2 > max + 1 ? max + 1 : *cap * 2;
             char *nb = realloc(*buf, ncap);
-            if (!nb) {
-                close(fd);
+            if (!nb)
                 return -ENOMEM;
-            }
             *buf = nb;
             *cap = ncap;
         }
         size_t want = *cap - 1 - off;
-        ssize_t n = read(fd, *buf + off, want);
+        ssize_t n = pread(fd, *buf + off, want, (off_t)off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            int e = errno;
-            close(fd);
-            return -e;
+            return -errno;
         }
         off += (size_t)n;
         if (n == 0 || (size_t)n < want)
             break;
     }
-    close(fd);
     (*buf)[off] = '\0';
     return (ssize_t)off;
+}
+
+static int
+open_rel(int dirfd, const char *path)
+{
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    return fd < 0 ? -errno : fd;
+}
+
+static ssize_t
+read_fixed(int dirfd, const char *path, char *buf, size_t cap)
+{
+    int fd = open_rel(dirfd, path);
+    if (fd < 0)
+        return fd;
+    ssize_t n = fill_fixed(fd, buf, cap);
+    close(fd);
+    return n;
+}
+
+static ssize_t
+read_grow(int dirfd, const char *path, char **buf, size_t *cap, size_t max, bool *truncated)
+{
+    int fd = open_rel(dirfd, path);
+    if (fd < 0)
+        return fd;
+    ssize_t n = fill_grow(fd, buf, cap, max, truncated);
+    close(fd);
+    return n;
+}
+
+/* ---- kept fds ---- */
+
+enum {
+    KEPT_STAT,
+    KEPT_STATUS,
+    KEPT_CMDLINE,
+    KEPT_COUNT,
+};
+
+struct kept {
+    int pid; /* 0: free slot */
+    uint32_t gen;
+    int fd[KEPT_COUNT];
+};
+
+struct procfs_fdcache {
+    pthread_mutex_t lock;
+    size_t max;    /* processes */
+    size_t nslots; /* power of two >= 2 * max */
+    size_t used;
+    uint32_t gen;
+    struct kept *slots;
+};
+
+struct procfs_fdcache *
+procfs_fdcache_new(size_t max_procs)
+{
+    if (max_procs == 0)
+        return NULL;
+    struct procfs_fdcache *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->max = max_procs;
+    c->nslots = 16;
+    while (c->nslots < 2 * max_procs)
+        c->nslots *= 2;
+    c->slots = calloc(c->nslots, sizeof(*c->slots));
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+static void
+kept_close(struct kept *k)
+{
+    for (int i = 0; i < KEPT_COUNT; i++) {
+        if (k->fd[i] >= 0)
+            close(k->fd[i]);
+        k->fd[i] = -1;
+    }
+}
+
+struct procfs_fdcache *
+procfs_fdcache_free(struct procfs_fdcache *c)
+{
+    if (!c)
+        return NULL;
+    for (size_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].pid)
+            kept_close(&c->slots[i]);
+    free(c->slots);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    return NULL;
+}
+
+bool
+procfs_fdcache_acquire(struct procfs_fdcache *c, bool wait)
+{
+    if (!c)
+        return false;
+    if (wait)
+        pthread_mutex_lock(&c->lock);
+    else if (pthread_mutex_trylock(&c->lock) != 0)
+        return false;
+    c->gen++;
+    return true;
+}
+
+void
+procfs_fdcache_release(struct procfs_fdcache *c, bool sweep)
+{
+    if (sweep) {
+        /* Close the fds of processes this pass did not see, then rehash. */
+        size_t n = 0;
+        for (size_t i = 0; i < c->nslots; i++) {
+            struct kept *k = &c->slots[i];
+            if (k->pid && k->gen != c->gen) {
+                kept_close(k);
+                k->pid = 0;
+            } else if (k->pid) {
+                n++;
+            }
+        }
+        struct kept *keep = malloc((n ? n : 1) * sizeof(*keep));
+        size_t j = 0;
+        for (size_t i = 0; i < c->nslots; i++) {
+            if (!c->slots[i].pid)
+                continue;
+            if (keep)
+                keep[j++] = c->slots[i];
+            else
+                kept_close(&c->slots[i]); /* out of memory: start over empty */
+        }
+        memset(c->slots, 0, c->nslots * sizeof(*c->slots));
+        for (size_t i = 0; i < j; i++) {
+            size_t h = ((uint32_t)keep[i].pid * 2654435761u) & (c->nslots - 1);
+            while (c->slots[h].pid)
+                h = (h + 1) & (c->nslots - 1);
+            c->slots[h] = keep[i];
+        }
+        free(keep);
+        c->used = j;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+size_t
+procfs_fdcache_count(struct procfs_fdcache *c)
+{
+    return c ? c->used : 0;
+}
+
+/* The entry of pid, created if there is room; NULL when full. */
+static struct kept *
+kept_get(struct procfs_fdcache *c, int pid)
+{
+    size_t h = ((uint32_t)pid * 2654435761u) & (c->nslots - 1);
+    for (;;) {
+        struct kept *k = &c->slots[h];
+        if (k->pid == pid) {
+            k->gen = c->gen;
+            return k;
+        }
+        if (!k->pid) {
+            if (c->used >= c->max)
+                return NULL;
+            k->pid = pid;
+            k->gen = c->gen;
+            for (int i = 0; i < KEPT_COUNT; i++)
+                k->fd[i] = -1;
+            c->used++;
+            return k;
+        }
+        h = (h + 1) & (c->nslots - 1);
+    }
 }
 
 /* Field scanners over [*p, end): skip one space, parse a number. */
@@ -505,6 +677,39 @@ procfs_read_ns(int rootfd, int pid, uint64_t ret_ns[PROCFS_NS_COUNT])
     return n;
 }
 
+/*
+ * Read file `name` of a process into buf, through its kept fd when the
+ * reader has a cache (processes only, not threads). A kept fd of a process
+ * that exited fails with ESRCH even if the pid was reused (it refers to the
+ * old struct pid), so it can never show another process: then all of that
+ * entry's fds are closed and the file is opened afresh by path.
+ */
+static ssize_t
+read_kept(struct procfs_reader *r, int pid, int kind, const char *name, char **buf, size_t *cap,
+          size_t max, bool grow, bool *truncated)
+{
+    char path[64];
+    struct kept *k = r->cache ? kept_get(r->cache, pid) : NULL;
+    *truncated = false;
+    if (k && k->fd[kind] >= 0) {
+        ssize_t n = grow ? fill_grow(k->fd[kind], buf, cap, max, truncated)
+                         : fill_fixed(k->fd[kind], *buf, *cap);
+        if (n >= 0 || n == -ENOMEM)
+            return n;
+        kept_close(k);
+    }
+    build_path(path, pid, 0, name);
+    int fd = open_rel(r->rootfd, path);
+    if (fd < 0)
+        return fd;
+    ssize_t n = grow ? fill_grow(fd, buf, cap, max, truncated) : fill_fixed(fd, *buf, *cap);
+    if (k && n >= 0)
+        k->fd[kind] = fd;
+    else
+        close(fd);
+    return n;
+}
+
 int
 procfs_read(struct procfs_reader *r, int pid, int tid, unsigned need, struct proc_sample *ret)
 {
@@ -523,9 +728,18 @@ procfs_read(struct procfs_reader *r, int pid, int tid, unsigned need, struct pro
     ret->cgroup_len = 0;
     memset(ret->ns, 0, sizeof(ret->ns));
 
+    bool kept = r->cache && tid == 0, trunc;
+    char *fixed;
+    size_t fixed_cap;
     if (need & PROCFS_NEED_STAT) {
-        build_path(path, pid, tid, "stat");
-        n = read_fixed(r->rootfd, path, r->statbuf, sizeof(r->statbuf));
+        fixed = r->statbuf;
+        fixed_cap = sizeof(r->statbuf);
+        if (kept) {
+            n = read_kept(r, pid, KEPT_STAT, "stat", &fixed, &fixed_cap, 0, false, &trunc);
+        } else {
+            build_path(path, pid, tid, "stat");
+            n = read_fixed(r->rootfd, path, r->statbuf, sizeof(r->statbuf));
+        }
         if (n < 0)
             return (int)n;
         if (procfs_parse_stat(r->statbuf, (size_t)n, &ret->stat) < 0)
@@ -533,8 +747,14 @@ procfs_read(struct procfs_reader *r, int pid, int tid, unsigned need, struct pro
         ret->have |= PROCFS_NEED_STAT;
     }
     if (need & PROCFS_NEED_STATUS) {
-        build_path(path, pid, tid, "status");
-        n = read_fixed(r->rootfd, path, r->statusbuf, sizeof(r->statusbuf));
+        fixed = r->statusbuf;
+        fixed_cap = sizeof(r->statusbuf);
+        if (kept) {
+            n = read_kept(r, pid, KEPT_STATUS, "status", &fixed, &fixed_cap, 0, false, &trunc);
+        } else {
+            build_path(path, pid, tid, "status");
+            n = read_fixed(r->rootfd, path, r->statusbuf, sizeof(r->statusbuf));
+        }
         if (n < 0)
             return (int)n;
         if (procfs_parse_status_ids(r->statusbuf, (size_t)n, &ret->ids) < 0)
@@ -542,9 +762,14 @@ procfs_read(struct procfs_reader *r, int pid, int tid, unsigned need, struct pro
         ret->have |= PROCFS_NEED_STATUS;
     }
     if (need & PROCFS_NEED_CMDLINE) {
-        build_path(path, pid, tid, "cmdline");
-        n = read_grow(r->rootfd, path, &r->cmdline, &r->cmdline_cap, PROCFS_CMDLINE_MAX,
-                      &ret->cmdline_truncated);
+        if (kept) {
+            n = read_kept(r, pid, KEPT_CMDLINE, "cmdline", &r->cmdline, &r->cmdline_cap,
+                          PROCFS_CMDLINE_MAX, true, &ret->cmdline_truncated);
+        } else {
+            build_path(path, pid, tid, "cmdline");
+            n = read_grow(r->rootfd, path, &r->cmdline, &r->cmdline_cap, PROCFS_CMDLINE_MAX,
+                          &ret->cmdline_truncated);
+        }
         if (n < 0)
             return (int)n;
         /* The kernel ends every argument with NUL; drop the last one. */
@@ -556,7 +781,6 @@ procfs_read(struct procfs_reader *r, int pid, int tid, unsigned need, struct pro
         ret->have |= PROCFS_NEED_CMDLINE;
     }
     if (need & PROCFS_NEED_CGROUP) {
-        bool trunc;
         build_path(path, pid, tid, "cgroup");
         n = read_grow(r->rootfd, path, &r->cgroup, &r->cgroup_cap, PROCFS_CGROUP_MAX, &trunc);
         if (n >= 0) {

@@ -132,6 +132,30 @@ struct procfs_reader *procfs_reader_free(struct procfs_reader *r);
 int procfs_reader_rootfd(const struct procfs_reader *r);
 
 /*
+ * Kept fds: an optional cache of open /proc/PID/{stat,status,cmdline} fds
+ * shared by the readers of one daemon. Re-reading a kept fd with pread()
+ * at offset 0 regenerates the file and saves the openat()/close() and path
+ * walk, about half the kernel time of a listing. Cost: up to 3 fds and
+ * roughly 8 KiB of kernel memory (seq_file buffers) per kept process; max
+ * bounds both. One reader at a time holds the cache: acquire it (wait or
+ * try), point a reader at it with procfs_reader_set_cache(), and release
+ * it; a release with sweep closes the fds of processes that were not read
+ * since the acquire (pass sweep only after reading every process).
+ */
+struct procfs_fdcache;
+
+/* New cache for up to max_procs processes; NULL when max_procs is 0 or on OOM. */
+struct procfs_fdcache *procfs_fdcache_new(size_t max_procs);
+struct procfs_fdcache *procfs_fdcache_free(struct procfs_fdcache *c);
+/* Lock the cache (wait, or fail at once when busy). False when not taken. */
+bool procfs_fdcache_acquire(struct procfs_fdcache *c, bool wait);
+void procfs_fdcache_release(struct procfs_fdcache *c, bool sweep);
+/* Number of kept processes (call with the cache held). */
+size_t procfs_fdcache_count(struct procfs_fdcache *c);
+/* Use (a held) cache for this reader's process reads, or NULL to stop. */
+void procfs_reader_set_cache(struct procfs_reader *r, struct procfs_fdcache *cache);
+
+/*
  * Read the files of process pid (tid == 0) or thread pid/tid named by need.
  * Returns 0, -ENOENT/-ESRCH when the process is gone (or never existed),
  * -EACCES when a needed file is not readable, -EINVAL when its content does

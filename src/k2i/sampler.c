@@ -19,6 +19,7 @@ struct sampler {
     int rootfd;
     uint64_t interval_usec;
     struct procfs_reader *reader;
+    struct procfs_fdcache *cache;
     pthread_t thread;
     bool running;
     pthread_mutex_t lock;
@@ -48,6 +49,12 @@ sampler_new(int rootfd, uint64_t interval_usec)
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
     return s;
+}
+
+void
+sampler_set_fdcache(struct sampler *s, struct procfs_fdcache *cache)
+{
+    s->cache = cache;
 }
 
 static void
@@ -135,7 +142,11 @@ take_snapshot(struct sampler *s)
         return NULL;
     }
     size_t pcap = 0, tcap = 0;
-    for (int i = 0; i < n; i++) {
+    bool cached = s->cache && procfs_fdcache_acquire(s->cache, true);
+    if (cached)
+        procfs_reader_set_cache(s->reader, s->cache);
+    int i;
+    for (i = 0; i < n; i++) {
         struct proc_sample ps;
         if (procfs_read(s->reader, pids[i], 0, PROCFS_NEED_STAT, &ps) < 0)
             continue;
@@ -154,6 +165,10 @@ take_snapshot(struct sampler *s)
                 push(&snap->threads, &snap->nthreads, &tcap, tids[j], &ts.stat);
         }
         free(tids);
+    }
+    if (cached) {
+        procfs_reader_set_cache(s->reader, NULL);
+        procfs_fdcache_release(s->cache, i == n);
     }
     free(pids);
     if (snap->nthreads > 1)

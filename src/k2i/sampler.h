@@ -43,6 +43,10 @@ struct sampler;
 /* New sampler over rootfd (borrowed). interval_usec >= 10 ms. NULL on OOM. */
 struct sampler *sampler_new(int rootfd, uint64_t interval_usec);
 
+struct procfs_fdcache;
+/* Read stat through kept fds (borrowed; set before sampler_start). */
+void sampler_set_fdcache(struct sampler *s, struct procfs_fdcache *cache);
+
 /* Take the first snapshot synchronously and start the thread. 0 or -errno. */
 int sampler_start(struct sampler *s);
 

@@ -108,15 +108,20 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
     bool has_body =
         strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0;
     if (!cn->started) {
+        /*
+         * Answer only from the second call, once MHD has the whole request
+         * (possibly an empty body): a response queued earlier makes MHD
+         * close the connection instead of keeping it alive.
+         */
         cn->started = true;
         if (has_body) {
             const char *cl =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX)
                 cn->too_large = true;
-            else
-                return MHD_YES;
         }
+        if (!cn->too_large)
+            return MHD_YES;
     }
     if (*upload_data_size) {
         size_t n = *upload_data_size;

@@ -167,6 +167,50 @@ def test_list_matches_proc_and_ps(agent, sleepers):
             assert key not in p, key
 
 
+def kept_fd_pids(pid):
+    """Pids whose /proc files the process holds open."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            m = re.match(r"/proc/(\d+)/", os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+        if m:
+            out.add(int(m.group(1)))
+    return out
+
+
+def test_exited_processes_vanish_with_kept_fds(agent):
+    """Listings re-read kept /proc fds; a process that exits must vanish
+    from the next listing, and its fds must be closed."""
+    st, info, _ = agent.get("/v1/")
+    child = info["pid"]
+    ps = [subprocess.Popen(["sleep", "300"]) for _ in range(20)]
+    try:
+        st, body, _ = agent.get("/v1/proc?fields=pid,cmdline")
+        pids = {p["pid"] for p in body["processes"]}
+        assert all(p.pid in pids for p in ps)
+        kept = kept_fd_pids(child)
+        assert all(p.pid in kept for p in ps)
+        for p in ps:
+            p.kill()
+            p.wait()
+        st, body, _ = agent.get("/v1/proc?fields=pid,cmdline")
+        pids = {p["pid"] for p in body["processes"]}
+        assert not any(p.pid in pids for p in ps)
+        for p in ps:
+            st, _, _ = agent.get(f"/v1/proc/{p.pid}")
+            assert st == 404
+        # The sweeping pass closed the kept fds of the exited processes.
+        kept = kept_fd_pids(child)
+        assert not any(p.pid in kept for p in ps)
+    finally:
+        for p in ps:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_one_process_and_self(agent, sleepers):
     pid = sleepers[0].pid
     st, p, _ = agent.get(f"/v1/proc/{pid}")

@@ -239,6 +239,51 @@ test_read_real_self(void **state)
     close(fd);
 }
 
+static void
+test_fdcache(void **state)
+{
+    struct procfs_fdcache *c = procfs_fdcache_new(2);
+    assert_non_null(c);
+    assert_null(procfs_fdcache_new(0));
+    struct procfs_reader *r = procfs_reader_new(rootfd);
+    struct proc_sample ps;
+    unsigned need = PROCFS_NEED_STAT | PROCFS_NEED_STATUS | PROCFS_NEED_CMDLINE;
+
+    assert_true(procfs_fdcache_acquire(c, true));
+    /* Held: a second taker does not wait. */
+    assert_false(procfs_fdcache_acquire(c, false));
+    procfs_reader_set_cache(r, c);
+    assert_int_equal(procfs_read(r, 4242, 0, need, &ps), 0);
+    assert_int_equal(procfs_read(r, 777, 0, need, &ps), 0);
+    /* Full: a third process is read without keeping its fds. */
+    assert_int_equal(procfs_read(r, 1, 0, need, &ps), 0);
+    assert_int_equal(procfs_fdcache_count(c), 2);
+    /* Absent processes leave nothing behind. */
+    assert_int_equal(procfs_read(r, 31337, 0, need, &ps), -ENOENT);
+    procfs_reader_set_cache(r, NULL);
+    procfs_fdcache_release(c, true);
+
+    /* Kept fds give the same answers as fresh ones. */
+    assert_true(procfs_fdcache_acquire(c, true));
+    procfs_reader_set_cache(r, c);
+    assert_int_equal(procfs_read(r, 4242, 0, need, &ps), 0);
+    assert_string_equal(ps.stat.comm, "my (weird) proc");
+    assert_int_equal(ps.ids.uid[1], 1001);
+    assert_int_equal(ps.cmdline_len, 44);
+    procfs_reader_set_cache(r, NULL);
+    /* 777 was not read in this pass: the sweep closes its fds. */
+    procfs_fdcache_release(c, true);
+    assert_true(procfs_fdcache_acquire(c, true));
+    assert_int_equal(procfs_fdcache_count(c), 1);
+    procfs_fdcache_release(c, true);
+    /* A pass that read nothing empties the cache. */
+    assert_true(procfs_fdcache_acquire(c, true));
+    assert_int_equal(procfs_fdcache_count(c), 0);
+    procfs_fdcache_release(c, false);
+    procfs_reader_free(r);
+    procfs_fdcache_free(c);
+}
+
 int
 main(void)
 {
@@ -251,6 +296,7 @@ main(void)
         cmocka_unit_test(test_read_fixture_process),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_read_real_self),
+        cmocka_unit_test(test_fdcache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
