@@ -2476,7 +2476,14 @@ broker_new(struct broker_config *c, struct broker **ret, struct kerr *err)
         b->cfg.threads = 1;
     if (b->cfg.threads > 256)
         b->cfg.threads = 256;
-    pthread_rwlock_init(&b->reg, NULL);
+    /* Writers first: a steady stream of fan-out (readers) must not starve
+     * joins and disconnects. Safe because no thread takes the read lock
+     * twice. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&b->reg, &ra);
+    pthread_rwlockattr_destroy(&ra);
     b->peer_evfd = -1;
     b->start_usec = now_mono_usec();
     for (size_t i = 0; i < BROKER_MAX_LISTEN; i++)

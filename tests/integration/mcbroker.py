@@ -31,6 +31,7 @@ class Broker:
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log,
                                   preexec_fn=pre)
         self.pid = self.p.pid
+        self.killed = False
         self.listen = []
         self.http = None
         deadline = time.monotonic() + timeout
@@ -105,6 +106,7 @@ class Broker:
         return self.p.returncode
 
     def kill(self):
+        self.killed = True
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()

@@ -27,8 +27,8 @@ def wait_for(cond, timeout=10.0, what="condition"):
 def started():
     bs = []
     yield bs
-    for b in reversed(bs):
-        b.stop()
+    codes = [(b.listen, b.stop(), b.killed) for b in reversed(bs)]
+    assert all(rc == 0 or killed for _, rc, killed in codes), codes
 
 
 def mesh(started, hosts, extra=()):
