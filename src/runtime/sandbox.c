@@ -197,25 +197,29 @@ cond(unsigned index, uint64_t value, uint64_t value_two, const char *op)
                      "valueTwo", (json_int_t)value_two, "op", op);
 }
 
-/* Append {names:[name], action, errnoRet?, args} to rules; takes args. */
+/*
+ * Append {names:[name], action, errnoRet?, args?} to rules. Takes args. A
+ * conditional rule whose condition list is missing (an allocation failed)
+ * is an error, so running out of memory can never turn it into an
+ * unconditional rule.
+ */
 static int
-add_rule(json_t *rules, const char *name, const char *action, int errno_ret, json_t *args)
+add_rule(json_t *rules, const char *name, const char *action, int errno_ret, bool conditional,
+         json_t *args)
 {
+    cleanup_with(json_decrefp) json_t *a = args;
+    if (conditional && json_array_size(a) == 0)
+        return -ENOMEM;
     json_t *r = json_pack("{s:[s], s:s}", "names", name, "action", action);
-    if (!r) {
-        json_decref(args);
+    if (!r)
+        return -ENOMEM;
+    /* The _new setters consume their value even when they fail. */
+    if ((errno_ret >= 0 && json_object_set_new(r, "errnoRet", json_integer(errno_ret)) < 0) ||
+        (a && json_object_set(r, "args", a) < 0)) {
+        json_decref(r);
         return -ENOMEM;
     }
-    if (errno_ret >= 0 && json_object_set_new(r, "errnoRet", json_integer(errno_ret)) < 0)
-        goto oom;
-    if (args && json_object_set_new(r, "args", args) < 0) {
-        args = NULL;
-        goto oom;
-    }
     return json_array_append_new(rules, r) < 0 ? -ENOMEM : 0;
-oom:
-    json_decref(r);
-    return -ENOMEM;
 }
 
 /* One condition per set bit of mask: "any of these bits set" (ORed). */
@@ -255,25 +259,34 @@ sandbox_seccomp_profile(void)
     if (!rules)
         return NULL;
     json_t *allow = str_array(allowed), *deny = str_array(denied);
-    if (!allow || !deny ||
-        json_array_append_new(
-            rules, json_pack("{s:o, s:s}", "names", allow, "action", "SCMP_ACT_ALLOW")) < 0 ||
-        json_array_append_new(rules, json_pack("{s:o, s:s, s:i}", "names", deny, "action",
+    if (!allow || !deny) {
+        json_decref(allow);
+        json_decref(deny);
+        return NULL;
+    }
+    /* json_pack's 'o' consumes each list, even when packing fails. */
+    if (json_array_append_new(
+            rules, json_pack("{s:o, s:s}", "names", allow, "action", "SCMP_ACT_ALLOW")) < 0) {
+        json_decref(deny);
+        return NULL;
+    }
+    if (json_array_append_new(rules, json_pack("{s:o, s:s, s:i}", "names", deny, "action",
                                                "SCMP_ACT_ERRNO", "errnoRet", EPERM)) < 0)
         return NULL;
 
     int r = 0;
     /* Threads and fork: fine; new namespaces: EPERM. */
-    r |= add_rule(rules, "clone", "SCMP_ACT_ALLOW", -1,
+    r |= add_rule(rules, "clone", "SCMP_ACT_ALLOW", -1, true,
                   args1(cond(CLONE_FLAGS_ARG, NS_CLONE_FLAGS, 0, "SCMP_CMP_MASKED_EQ")));
-    r |= add_rule(rules, "clone", "SCMP_ACT_ERRNO", EPERM,
+    r |= add_rule(rules, "clone", "SCMP_ACT_ERRNO", EPERM, true,
                   any_bit_args(CLONE_FLAGS_ARG, NS_CLONE_FLAGS));
-    r |= add_rule(rules, "unshare", "SCMP_ACT_ALLOW", -1,
+    r |= add_rule(rules, "unshare", "SCMP_ACT_ALLOW", -1, true,
                   args1(cond(0, NS_UNSHARE_FLAGS, 0, "SCMP_CMP_MASKED_EQ")));
-    r |= add_rule(rules, "unshare", "SCMP_ACT_ERRNO", EPERM, any_bit_args(0, NS_UNSHARE_FLAGS));
+    r |= add_rule(rules, "unshare", "SCMP_ACT_ERRNO", EPERM, true,
+                  any_bit_args(0, NS_UNSHARE_FLAGS));
     /* clone3 passes its flags in memory a filter cannot read: ENOSYS makes
      * glibc fall back to clone, whose flags we can check. */
-    r |= add_rule(rules, "clone3", "SCMP_ACT_ERRNO", ENOSYS, NULL);
+    r |= add_rule(rules, "clone3", "SCMP_ACT_ERRNO", ENOSYS, false, NULL);
 
     /* personality: the values Docker allows (Linux, 32-bit, UNAME26, query). */
     json_t *pers = json_array();
@@ -281,20 +294,20 @@ sandbox_seccomp_profile(void)
     for (size_t i = 0; pers && i < ARRAY_SIZE(pvals); i++)
         if (json_array_append_new(pers, cond(0, pvals[i], 0, "SCMP_CMP_EQ")) < 0)
             r |= -ENOMEM;
-    r |= add_rule(rules, "personality", "SCMP_ACT_ALLOW", -1, pers);
+    r |= add_rule(rules, "personality", "SCMP_ACT_ALLOW", -1, true, pers);
 
     /* Conditional allow (always true) plus a more specific deny: libseccomp
      * lets the deny win where both match; an unconditional allow would
      * shadow the deny entirely. */
-    r |= add_rule(rules, "socket", "SCMP_ACT_ALLOW", -1, args1(cond(0, 0, 0, "SCMP_CMP_GE")));
-    r |= add_rule(rules, "socket", "SCMP_ACT_ERRNO", EPERM,
+    r |= add_rule(rules, "socket", "SCMP_ACT_ALLOW", -1, true, args1(cond(0, 0, 0, "SCMP_CMP_GE")));
+    r |= add_rule(rules, "socket", "SCMP_ACT_ERRNO", EPERM, true,
                   args1(cond(0, 0xffffffff, AF_VSOCK_NR, "SCMP_CMP_MASKED_EQ")));
-    r |= add_rule(rules, "ioctl", "SCMP_ACT_ALLOW", -1, args1(cond(0, 0, 0, "SCMP_CMP_GE")));
+    r |= add_rule(rules, "ioctl", "SCMP_ACT_ALLOW", -1, true, args1(cond(0, 0, 0, "SCMP_CMP_GE")));
     json_t *tio = json_array();
     if (!tio || json_array_append_new(tio, cond(1, 0xffffffff, TIOCSTI_NR, "SCMP_CMP_MASKED_EQ")) ||
         json_array_append_new(tio, cond(1, 0xffffffff, TIOCLINUX_NR, "SCMP_CMP_MASKED_EQ")))
         r |= -ENOMEM;
-    r |= add_rule(rules, "ioctl", "SCMP_ACT_ERRNO", EPERM, tio);
+    r |= add_rule(rules, "ioctl", "SCMP_ACT_ERRNO", EPERM, true, tio);
     if (r != 0)
         return NULL;
 
