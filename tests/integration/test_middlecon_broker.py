@@ -497,6 +497,68 @@ def test_keepalive(brokers):
     # A connection that never says HELLO is closed (after 10 s; not waited for).
 
 
+def test_concurrent_churn(brokers):
+    """Sessions on several threads join, leave, broadcast, gather, answer and
+    disconnect at random for a few seconds (the broker on 4 worker threads):
+    it stays up, and afterwards its registry matches what is connected."""
+    import random
+    b = brokers("--listen", "127.0.0.1:0", "--threads", "4", "--http", "127.0.0.1:0")
+    rooms = ["r0", "r1", "r2"]
+    stop = time.monotonic() + 4
+    errors = []
+
+    def worker(k):
+        rnd = random.Random(k)
+        try:
+            while time.monotonic() < stop:
+                s = m.Session(b.addr, name=f"w{k}-{rnd.randrange(1 << 30)}", timeout=10)
+                joined = set()
+                for _ in range(rnd.randrange(5, 40)):
+                    op = rnd.random()
+                    room = rnd.choice(rooms)
+                    # Answer whatever requests arrived, ignore the rest.
+                    for f in list(s.inbox):
+                        if f["type"] == m.REQUEST:
+                            s.reply(f, b"ans")
+                    s.inbox.clear()
+                    if op < 0.3:
+                        s.join(room)
+                        joined.add(room)
+                    elif op < 0.45 and room in joined:
+                        s.leave(room)
+                        joined.discard(room)
+                    elif op < 0.8:
+                        s.msg(room, b"m" * rnd.randrange(200))
+                    elif op < 0.95:
+                        fid = s.send(m.REQUEST, mode=rnd.choice([0, 0, 1]), timeout_ms=200,
+                                     name=room, payload=b"q")
+                        try:
+                            s.wait_id(fid, timeout=5)
+                        except m.ProtocolError as e:
+                            assert e.code in ("NO_MEMBERS", "TIMEOUT", "GONE"), e
+                    else:
+                        s.who(room)
+                if rnd.random() < 0.5:
+                    s.send_raw(m.encode(m.MSG, 0, room=rooms[0], payload="bye"))
+                s.close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"worker {k}: {e!r}")
+
+    ts = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert not errors, errors[:3]
+    assert b.alive()
+    wait_for(lambda: b.get("/stats")["sessions"] == 0, what="all sessions gone")
+    st = b.get("/stats")
+    assert st["rooms"] == 0 and st["connections"] == 0, st
+    with m.Session(b.addr, name="final") as s:
+        for r in rooms:
+            assert s.who(r) == {}
+
+
 def test_http_stats_and_metrics(broker):
     a = m.Session(broker.addr, name="a")
     a.join("room1")
