@@ -79,6 +79,11 @@ struct pending {
     bool done;
     int err;
     void *result;
+    /* mc_request_async(): heap-allocated, completed through mc_process(). */
+    bool async;
+    mc_result_fn fn;
+    void *userdata;
+    uint64_t deadline_usec;
 };
 
 /* A queued event; the public struct is embedded, the strings follow. */
@@ -134,6 +139,8 @@ struct mc_client {
     size_t nrooms, rooms_cap;
 
     struct pending *pending;
+    struct pending *done_head, *done_tail; /* completed async requests, for mc_process() */
+    size_t nasync;                         /* async requests still in c->pending */
     struct evnode *evq_head, *evq_tail;
     size_t evq_len;
 
@@ -605,6 +612,20 @@ pending_complete(struct mc_client *c, struct pending *p, int err, void *result)
     p->done = true;
     p->err = err;
     p->result = result;
+    if (p->async) {
+        /* Hand it to mc_process(), which runs the callback. */
+        pending_remove(c, p);
+        c->nasync--;
+        p->next = NULL;
+        if (c->done_tail)
+            c->done_tail->next = p;
+        else
+            c->done_head = p;
+        c->done_tail = p;
+        if (!c->in_process)
+            signal_evfd(c);
+        return;
+    }
     pthread_cond_broadcast(&c->cv);
 }
 
@@ -632,9 +653,12 @@ connection_lost(struct mc_client *c, int err)
 {
     bool was_up = c->state == ST_UP;
     close_socket(c);
-    for (struct pending *p = c->pending; p; p = p->next)
+    struct pending *next;
+    for (struct pending *p = c->pending; p; p = next) {
+        next = p->next; /* an async request moves to the done list */
         if (!p->done)
             pending_complete(c, p, -ECONNRESET, NULL);
+    }
     if (c->ever_up && c->backoff_min_ms > 0) {
         uint64_t delay = c->backoff_ms ? c->backoff_ms : c->backoff_min_ms;
         /* Up to 25% jitter so clients of a restarted broker do not return in lockstep. */
@@ -966,15 +990,47 @@ read_input(struct mc_client *c)
     }
 }
 
-/* Keepalive, handshake timeout, reconnect. Returns the next deadline. */
+/* Client-side deadlines of async requests (the broker normally answers first). */
+static uint64_t
+async_timers(struct mc_client *c, uint64_t now)
+{
+    uint64_t next = UINT64_MAX;
+    struct pending *n;
+    for (struct pending *p = c->pending; p && c->nasync; p = n) {
+        n = p->next;
+        if (!p->async || p->done)
+            continue;
+        if (now >= p->deadline_usec)
+            pending_complete(c, p, -ETIMEDOUT, NULL);
+        else if (p->deadline_usec < next)
+            next = p->deadline_usec;
+    }
+    return next;
+}
+
+static uint64_t conn_timers(struct mc_client *c, uint64_t now);
+
+/* Keepalive, handshake timeout, reconnect, async deadlines. Returns the next deadline. */
 static uint64_t
 run_timers(struct mc_client *c, uint64_t now)
+{
+    uint64_t next = conn_timers(c, now);
+    if (c->nasync) {
+        uint64_t a = async_timers(c, now);
+        if (a < next)
+            next = a;
+    }
+    return next;
+}
+
+static uint64_t
+conn_timers(struct mc_client *c, uint64_t now)
 {
     switch (c->state) {
     case ST_DOWN:
         if (now >= c->next_attempt_usec) {
             start_connect(c);
-            return run_timers(c, now);
+            return conn_timers(c, now);
         }
         return c->next_attempt_usec;
     case ST_CONNECTING:
@@ -1224,6 +1280,17 @@ mc_client_free(struct mc_client *c)
     struct evnode *n;
     while ((n = pop_event(c)))
         free(n);
+    /* Async requests never completed: their callbacks are not run. */
+    for (struct pending *p = c->pending, *pn; p; p = pn) {
+        pn = p->next;
+        if (p->async)
+            free(p);
+    }
+    for (struct pending *p = c->done_head, *pn; p; p = pn) {
+        pn = p->next;
+        free(p->result);
+        free(p);
+    }
     for (size_t i = 0; i < c->nrooms; i++)
         free(c->rooms[i]);
     free(c->rooms);
@@ -1582,6 +1649,47 @@ mc_request_session(struct mc_client *c, const char *name, const void *data, size
     return request(c, FRAME_MODE_SESSION, name, data, len, timeout_ms, ret_result);
 }
 
+int
+mc_request_async(struct mc_client *c, enum mc_mode mode, const char *target, const void *data,
+                 size_t len, uint32_t timeout_ms, mc_result_fn fn, void *userdata)
+{
+    if (!valid_name(target) || timeout_ms > FRAME_TIMEOUT_MAX_MS || !fn ||
+        (mode != MC_MODE_ALL && mode != MC_MODE_ANY && mode != MC_MODE_SESSION))
+        return -EINVAL;
+    if (len > FRAME_MAX_SIZE)
+        return -EMSGSIZE;
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    struct frame f = { .type = FRAME_REQUEST, .mode = (uint8_t)mode, .timeout_ms = timeout_ms };
+    f.name = fb_str(target);
+    f.payload.p = data;
+    f.payload.len = len;
+    pthread_mutex_lock(&c->mu);
+    int r = -ENOTCONN;
+    if (c->state == ST_UP) {
+        f.id = alloc_id(c);
+        r = send_frame(c, &f);
+    }
+    if (r < 0) {
+        pthread_mutex_unlock(&c->mu);
+        free(p);
+        return r;
+    }
+    p->id = f.id;
+    p->kind = mode == MC_MODE_ALL ? PK_GATHER : PK_ONE;
+    p->async = true;
+    p->fn = fn;
+    p->userdata = userdata;
+    p->deadline_usec =
+        now_usec() + (uint64_t)((timeout_ms ? timeout_ms : 5000) + MC_REQUEST_SLACK_MS) * 1000u;
+    p->next = c->pending;
+    c->pending = p;
+    c->nasync++;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
 struct mc_result *
 mc_result_free(struct mc_result *r)
 {
@@ -1677,6 +1785,17 @@ mc_process(struct mc_client *c)
         c->reading = false;
         pthread_cond_broadcast(&c->cv);
     }
+    /* Completed async requests first: they were asked for earlier. */
+    while (c->done_head) {
+        struct pending *p = c->done_head;
+        c->done_head = p->next;
+        if (!c->done_head)
+            c->done_tail = NULL;
+        pthread_mutex_unlock(&c->mu);
+        p->fn(c, p->err, p->result, p->userdata);
+        free(p);
+        pthread_mutex_lock(&c->mu);
+    }
     /* Dispatch what is queued now; later arrivals wait for the next call. */
     size_t budget = c->evq_len;
     while (c->event_fn && budget-- > 0) {
@@ -1719,6 +1838,11 @@ mc_timeout_ms(struct mc_client *c)
     default:
         break;
     }
+    for (struct pending *p = c->pending; p && c->nasync; p = p->next)
+        if (p->async && p->deadline_usec < next)
+            next = p->deadline_usec;
+    if (c->done_head)
+        next = now;
     pthread_mutex_unlock(&c->mu);
     if (next == UINT64_MAX)
         return -1;

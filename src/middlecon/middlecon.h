@@ -303,6 +303,21 @@ int mc_request_any(struct mc_client *c, const char *room, const void *data, size
 int mc_request_session(struct mc_client *c, const char *name, const void *data, size_t len,
                        uint32_t timeout_ms, struct mc_result **ret_result);
 
+/*
+ * Start a request without blocking, for event loops. mode MC_MODE_ALL is
+ * mc_request(), MC_MODE_ANY mc_request_any(), MC_MODE_SESSION
+ * mc_request_session(). fn runs once, inside a later mc_process() call on
+ * that thread: with err = 0 and a result it owns (mc_result_free() it), or
+ * with err < 0 (-ECONNRESET, -ETIMEDOUT, -ENXIO, -ENOENT, ...) and NULL.
+ * Returns 0 (fn will run, unless the client is freed first), or -EINVAL,
+ * -ENOTCONN, -EMSGSIZE, -ENOBUFS (output buffer full), -ENOMEM, in which
+ * case fn is never called.
+ */
+typedef void (*mc_result_fn)(struct mc_client *c, int err, struct mc_result *result,
+                             void *userdata);
+int mc_request_async(struct mc_client *c, enum mc_mode mode, const char *target, const void *data,
+                     size_t len, uint32_t timeout_ms, mc_result_fn fn, void *userdata);
+
 struct mc_result *mc_result_free(struct mc_result *r);
 
 /* Static name of a reason ("timeout", "gone", ...). */

@@ -739,14 +739,101 @@ test_threads(void **state)
     fake_finish(fb);
 }
 
+static void
+script_async(struct fake *fb)
+{
+    fb_handshake(fb);
+    CHECK(!fb->failed);
+    CHECK(fb_read(fb, 5000) == 0);
+    CHECK(fb->f.type == FRAME_REQUEST && fb->f.mode == FRAME_MODE_ALL);
+    uint32_t a = fb->f.id;
+    CHECK(fb_read(fb, 5000) == 0);
+    CHECK(fb->f.type == FRAME_REQUEST && fb->f.mode == FRAME_MODE_SESSION);
+    uint32_t b = fb->f.id;
+    CHECK(a != b);
+    /* Answer out of order: the session request first. */
+    struct frame rep = { .type = FRAME_REPLY, .id = b, .from = bs("w2"), .payload = bs("B") };
+    CHECK(fb_send(fb, &rep) == 0);
+    struct frame g = { .type = FRAME_GATHER_RESULT, .id = a };
+    CHECK(fb_send(fb, &g) == 0);
+    CHECK(fb_read(fb, 5000) == 0);
+    CHECK(fb->f.type == FRAME_REQUEST && fb->f.mode == FRAME_MODE_ANY);
+    /* ... and drop the connection with that one outstanding. */
+}
+
+struct async_seen {
+    int n;
+    int err[3];
+    char what[3][8];
+};
+
+static void
+on_result(struct mc_client *c, int err, struct mc_result *r, void *userdata)
+{
+    (void)c;
+    struct async_seen *s = userdata;
+    if (s->n < 3) {
+        s->err[s->n] = err;
+        snprintf(s->what[s->n], sizeof(s->what[0]), "%s",
+                 !r            ? "null"
+                 : r->nreplies ? (const char *)r->replies[0].data
+                               : "empty");
+    }
+    s->n++;
+    mc_result_free(r);
+}
+
+static void
+run_until(struct mc_client *c, struct async_seen *s, int n)
+{
+    for (int rounds = 0; rounds < 200 && s->n < n; rounds++) {
+        struct pollfd p = { mc_fd(c), POLLIN, 0 };
+        int t = mc_timeout_ms(c);
+        poll(&p, 1, t < 0 || t > 50 ? 50 : t);
+        mc_process(c);
+    }
+}
+
+static void
+test_async_requests(void **state)
+{
+    (void)state;
+    struct fake *fb = fake_start(script_async);
+    struct mc_client *c = client_for(fb, "w1");
+    mc_set_reconnect(c, 0, 0);
+    assert_int_equal(mc_connect(c, 5000), 0);
+    struct async_seen s = { 0 };
+    assert_int_equal(mc_request_async(c, MC_MODE_ALL, "room", "q", 1, 1000, on_result, &s), 0);
+    assert_int_equal(mc_request_async(c, MC_MODE_SESSION, "w2", "q", 1, 1000, on_result, &s), 0);
+    assert_int_equal(mc_request_async(c, MC_MODE_ALL, "bad room", "q", 1, 1000, on_result, &s),
+                     -EINVAL);
+    assert_int_equal(mc_request_async(c, MC_MODE_ALL, "room", "q", 1, 1000, NULL, &s), -EINVAL);
+    run_until(c, &s, 2);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.err[0], 0);
+    assert_string_equal(s.what[0], "B");
+    assert_int_equal(s.err[1], 0);
+    assert_string_equal(s.what[1], "empty");
+    assert_int_equal(mc_request_async(c, MC_MODE_ANY, "room", "q", 1, 1000, on_result, &s), 0);
+    run_until(c, &s, 3);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.err[2], -ECONNRESET);
+    assert_string_equal(s.what[2], "null");
+    assert_int_equal(mc_request_async(c, MC_MODE_ANY, "room", "q", 1, 1000, on_result, &s),
+                     -ENOTCONN);
+    mc_client_free(c);
+    fake_finish(fb);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake),     cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_bad_arguments), cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_requests),      cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_event_loop),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_handshake),      cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_bad_arguments),  cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_requests),       cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_event_loop),     cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_async_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
