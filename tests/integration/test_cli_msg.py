@@ -261,3 +261,18 @@ def test_name_taken_and_usage_errors(bg, broker):
     assert msg(broker, "send", "bad room", "x").returncode == 1
     r = subprocess.run([binary("kumo"), "msg", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "request ROOM TEXT" in r.stdout
+
+
+def test_idle_listener_keeps_its_session(bg):
+    # The broker pings idle sessions every 200 ms and drops those silent for
+    # 400 ms; an idle listener must answer (and ping) and stay connected.
+    addr = f"127.0.0.1:{free_port()}"
+    start_broker(bg, addr, extra=("--keepalive", "200ms"))
+    lst = listener(bg, addr, "idler", "--reply", "awake")
+    time.sleep(1.5)
+    r = msg(addr, "--name", "poker", "send", ROOM, "still there?")
+    assert r.returncode == 0, r.stderr
+    lst.wait_for("poker: still there?")
+    r = msg(addr, "request", ROOM, "q")
+    assert r.returncode == 0 and r.stdout.strip() == "idler: awake"
+    assert "lost" not in lst.err()
