@@ -1807,13 +1807,25 @@ on_answer(struct session *s, const struct frame *f)
     return 0;
 }
 
+/* Two links from the same broker (its id): an old one and its replacement. */
+static bool
+same_broker(const struct session *a, const struct session *b)
+{
+    return a->name && b->name && a->name_len == b->name_len &&
+           memcmp(a->name, b->name, a->name_len) == 0;
+}
+
 static int
 on_peer_session(struct session *s, const struct frame *f)
 {
     struct broker *b = s->b;
     pthread_rwlock_wrlock(&b->reg);
     struct rsession *rs = map_get(&b->rnames, f->name.p, f->name.len);
-    if (f->op == FRAME_OP_UP) {
+    if (f->op == FRAME_OP_UP && rs && rs->link != s && same_broker(rs->link, s)) {
+        /* The broker reconnected before we noticed its old link die: the
+         * new link takes the entry over, so closing the old one keeps it. */
+        rs->link = s;
+    } else if (f->op == FRAME_OP_UP) {
         if (!rs && !map_get(&b->names, f->name.p, f->name.len) &&
             b->rnames.count < MAX_REMOTE_NAMES) {
             rs = calloc(1, sizeof(*rs));
@@ -1854,9 +1866,12 @@ on_peer_member(struct session *s, const struct frame *f)
     struct room *r = f->op == FRAME_OP_UP ? room_get_or_create(b, f->room) : room_get(b, f->room);
     if (r) {
         uint32_t i = 0;
-        while (i < r->nremote && !(r->remote[i].link == s && r->remote[i].len == f->name.len &&
+        while (i < r->nremote && !((r->remote[i].link == s || same_broker(r->remote[i].link, s)) &&
+                                   r->remote[i].len == f->name.len &&
                                    memcmp(r->remote[i].name, f->name.p, f->name.len) == 0))
             i++;
+        if (f->op == FRAME_OP_UP && i < r->nremote)
+            r->remote[i].link = s; /* taken over from an older link, see above */
         if (f->op == FRAME_OP_UP && i == r->nremote) {
             bool ok = true;
             if (r->nremote == r->remote_cap) {

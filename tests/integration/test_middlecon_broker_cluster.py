@@ -173,3 +173,55 @@ def test_netns_three_hosts_gather(started, netns_hosts):
     members[1].msg("cluster", "from host 1")
     assert members[2].next(m.MSG)["payload"] == b"from host 1"
     assert members[0].next(m.MSG)["payload"] == b"from host 1"
+
+
+def test_peer_link_protocol_and_takeover(started):
+    """A scripted peer (mcproto on a PEER link): its announcements appear as
+    remote members; a broadcast and a gather are forwarded to it; a second
+    link from the same broker id takes its state over, so the first link
+    closing late does not erase it; the last link closing does."""
+    b = Broker(["--listen", "127.0.0.1:0", "--name", "real"])
+    started.append(b)
+    local = m.Session(b.addr, name="local")
+    local.join("room")
+
+    def peer_link():
+        p = m.Session(b.addr, name="fake", flags=m.F_PEER)
+        assert p.welcome["broker"] == "real"
+        p.send(m.PEER_SESSION, fid=0, op=m.OP_UP, name="ghost", attrs={"host": "far"})
+        p.send(m.PEER_MEMBER, fid=0, op=m.OP_UP, room="room", name="ghost")
+        return p
+
+    p1 = peer_link()
+    ev = local.next(m.PRESENCE)
+    assert (ev["op"], ev["name"], ev["attrs"]) == (m.OP_UP, "ghost", {"host": "far"})
+    assert local.who("room") == {"local": {}, "ghost": {"host": "far"}}
+    with pytest.raises(m.ProtocolError) as e:
+        m.Session(b.addr, name="ghost")
+    assert e.value.code == "NAME_TAKEN"
+    # Forwarding to the peer: broadcast once, gather as one partial request.
+    local.msg("room", "to the far side")
+    fwd = p1.next(m.MSG)
+    assert (fwd["from"], fwd["room"], fwd["payload"]) == ("local", "room", b"to the far side")
+    fid = local.send(m.REQUEST, mode=m.MODE_ALL, timeout_ms=2000, name="room", payload="q")
+    rq = p1.next(m.REQUEST)
+    assert rq["mode"] == m.MODE_ALL and rq["from"] == "local" and rq["timeout_ms"] < 2000
+    p1.send(m.GATHER_RESULT, fid=rq["id"], gather=([("ghost", b"from afar")], []))
+    res = local.wait_id(fid)
+    assert res["replies"] == {"ghost": b"from afar"} and res["missing"] == {}
+    # Same broker reconnects on a new link before the old one is gone.
+    p2 = peer_link()
+    p1.close()
+    time.sleep(0.3)
+    assert local.who("room") == {"local": {}, "ghost": {"host": "far"}}
+    local.expect_nothing(m.PRESENCE, 0.1)
+    # A gather whose peer link drops mid-way reports its members PEER_DOWN.
+    fid = local.send(m.REQUEST, mode=m.MODE_ALL, timeout_ms=5000, name="room", payload="q")
+    p2.next(m.REQUEST)
+    t0 = time.monotonic()
+    p2.close()
+    res = local.wait_id(fid)
+    assert res["missing"] == {"ghost": "PEER_DOWN"} and time.monotonic() - t0 < 2
+    ev = local.next(m.PRESENCE)
+    assert (ev["op"], ev["name"]) == (m.OP_DOWN, "ghost")
+    assert local.who("room") == {"local": {}}
