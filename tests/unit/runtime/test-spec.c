@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of config.json parsing and validation: the default spec parses,
+ * every kind of mistake is refused with a message naming the field, mount
+ * options map to flags and data, ids are checked.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include "kerr.h"
+#include "runtime.h"
+
+static char *
+default_text(void)
+{
+    json_t *j = rt_spec_default(false);
+    assert_non_null(j);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+/* Apply a JSON merge patch-ish edit: set path (dot-separated object keys) to value. */
+static char *
+edited(const char *path, json_t *value)
+{
+    json_t *j = rt_spec_default(false);
+    char buf[256];
+    strncpy(buf, path, sizeof(buf) - 1);
+    buf[sizeof(buf) - 1] = '\0';
+    json_t *cur = j;
+    char *save = NULL;
+    char *tok = strtok_r(buf, ".", &save);
+    for (;;) {
+        char *next = strtok_r(NULL, ".", &save);
+        if (!next) {
+            json_object_set_new(cur, tok, value);
+            break;
+        }
+        json_t *child = json_object_get(cur, tok);
+        if (!child) {
+            child = json_object();
+            json_object_set_new(cur, tok, child);
+        }
+        cur = child;
+        tok = next;
+    }
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+static void
+expect_error(char *text, const char *needle)
+{
+    struct kerr err = KERR_INIT;
+    int r = rt_spec_check(text, strlen(text), &err);
+    if (r >= 0 || !strstr(err.msg, needle))
+        fail_msg("expected error containing '%s', got %d '%s'", needle, r, err.msg);
+    free(text);
+}
+
+static void
+test_default_parses(void **state)
+{
+    (void)state;
+    struct kerr err = KERR_INIT;
+    char *s = default_text();
+    assert_int_equal(rt_spec_check(s, strlen(s), &err), 0);
+    free(s);
+    json_t *rl = rt_spec_default(true);
+    s = json_dumps(rl, 0);
+    json_decref(rl);
+    assert_int_equal(rt_spec_check(s, strlen(s), &err), 0);
+    free(s);
+}
+
+static void
+test_field_errors(void **state)
+{
+    (void)state;
+    expect_error(edited("process.argz", json_array()), "process.argz: unknown field");
+    expect_error(edited("process.args", json_string("sh")), "process.args: expected an array");
+    expect_error(edited("process.args", json_array()), "process.args");
+    expect_error(edited("root.readonly", json_string("yes")), "root.readonly: expected a boolean");
+    expect_error(edited("root.path", json_string("")), "root.path");
+    expect_error(edited("ociVersion", json_string("0.9")), "ociVersion");
+    expect_error(edited("hostname", json_integer(3)), "hostname: expected a string");
+    expect_error(edited("process.cwd", json_string("rel")), "process.cwd");
+    expect_error(edited("process.env", json_pack("[s]", "NOEQUALS")), "process.env[0]");
+    expect_error(edited("process.oomScoreAdj", json_integer(5000)), "process.oomScoreAdj");
+    expect_error(edited("process.user.uid", json_integer(-1)), "process.user.uid");
+    expect_error(edited("linux.namespaces", json_pack("[{s:s}]", "type", "bogus")),
+                 "linux.namespaces[0].type: unknown namespace 'bogus'");
+    expect_error(
+        edited("linux.namespaces", json_pack("[{s:s},{s:s}]", "type", "pid", "type", "pid")),
+        "listed twice");
+    expect_error(
+        edited("linux.namespaces", json_pack("[{s:s, s:s}]", "type", "net", "path", "/nope")),
+        "linux.namespaces[0].type");
+    expect_error(edited("linux.namespaces",
+                        json_pack("[{s:s, s:s}]", "type", "network", "path", "/no/such/ns")),
+                 "linux.namespaces[0].path");
+    expect_error(edited("linux.namespaces", json_pack("[{s:s}]", "type", "user")),
+                 "linux.uidMappings");
+    expect_error(edited("linux.devices", json_pack("[{s:s, s:s}]", "path", "/dev/x", "type", "z")),
+                 "linux.devices[0].type");
+    expect_error(edited("linux.sysctl", json_pack("{s:i}", "net.x", 1)), "linux.sysctl.net.x");
+    expect_error(edited("linux.rootfsPropagation", json_string("sideways")),
+                 "linux.rootfsPropagation");
+    expect_error(edited("linux.cgroupsPath", json_string("../escape")), "linux.cgroupsPath");
+    expect_error(edited("linux.resources.memry", json_object()), "linux.resources.memry");
+    expect_error(edited("mounts", json_pack("[{s:s}]", "destination", "rel")), "mounts[0]");
+    expect_error(edited("mounts", json_pack("[{s:s, s:s}]", "destination", "/x", "type", "bind")),
+                 "mounts[0].source");
+    expect_error(edited("hooks.prestart", json_pack("[{s:s}]", "path", "rel")),
+                 "hooks.prestart[0].path");
+    expect_error(edited("hooks.sometimes", json_array()), "hooks.sometimes: unknown field");
+    expect_error(edited("annotations", json_pack("{s:s}", "org.kumo.type", "vm")), "org.kumo.type");
+    expect_error(edited("process.rlimits",
+                        json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_X", "soft", 1, "hard", 1)),
+                 "process.rlimits[0].type");
+    expect_error(strdup("{\"ociVersion\": "), "line 1");
+    expect_error(strdup("[]"), "expected a JSON object");
+    expect_error(strdup("{\"a\":1,\"a\":2}"), "duplicate");
+}
+
+static void
+test_mount_options(void **state)
+{
+    (void)state;
+    struct rt_mount m = { 0 };
+    struct kerr err = KERR_INIT;
+    json_t *o = json_pack("[s, s, s, s, s, s, s]", "nosuid", "ro", "rbind", "rslave", "mode=755",
+                          "size=1m", "defaults");
+    assert_int_equal(spec__mount_options(o, "mounts[0]", &m, &err), 0);
+    assert_true(m.bind);
+    assert_true(m.flags & MS_NOSUID);
+    assert_true(m.flags & MS_RDONLY);
+    assert_true(m.flags & MS_REC);
+    assert_int_equal(m.propagation, MS_SLAVE | MS_REC);
+    assert_string_equal(m.data, "mode=755,size=1m");
+    free(m.data);
+    json_decref(o);
+
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s]", "ro", "rw");
+    assert_int_equal(spec__mount_options(o, "mounts[1]", &m, &err), 0);
+    assert_false(m.flags & MS_RDONLY);
+    assert_true(m.clear_flags & MS_RDONLY);
+    free(m.data);
+    json_decref(o);
+
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, i]", "ro", 3);
+    assert_true(spec__mount_options(o, "mounts[2]", &m, &err) < 0);
+    assert_non_null(strstr(err.msg, "mounts[2].options[1]"));
+    json_decref(o);
+}
+
+static void
+test_ids(void **state)
+{
+    (void)state;
+    struct kerr err = KERR_INIT;
+    assert_int_equal(rt_id_validate("web-1_a.b+c", &err), 0);
+    const char *bad[] = { "", ".", "..", "../x", "a/b", "a b", "x\n" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        kerr_clear(&err);
+        assert_true(rt_id_validate(bad[i], &err) < 0);
+        assert_non_null(strstr(err.msg, "container id"));
+    }
+    char long_id[RT_ID_MAX + 2];
+    memset(long_id, 'a', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    kerr_clear(&err);
+    assert_true(rt_id_validate(long_id, &err) < 0);
+}
+
+static void
+test_parse_details(void **state)
+{
+    (void)state;
+    struct rt_spec s;
+    struct kerr err = KERR_INIT;
+    json_t *j = rt_spec_default(true);
+    json_object_set_new(j, "hostname", json_string("h"));
+    json_object_set_new(json_object_get(j, "process"), "oomScoreAdj", json_integer(-17));
+    assert_int_equal(spec__parse(j, "/b", &s, &err), 0);
+    assert_string_equal(s.rootfs, "/b/rootfs");
+    assert_true(s.readonly);
+    assert_true(s.new_ns_flags & CLONE_NEWUSER);
+    assert_true(s.new_ns_flags & CLONE_NEWPID);
+    assert_int_equal(s.n_uid_maps, 1);
+    assert_int_equal(s.uid_maps[0].size, 1);
+    assert_true(s.process.has_oom_score_adj);
+    assert_int_equal(s.process.oom_score_adj, -17);
+    assert_int_equal(s.process.n_rlimits, 1);
+    assert_int_equal(s.process.rlimits[0].resource, RLIMIT_NOFILE);
+    assert_string_equal(s.process.args[0], "sh");
+    assert_int_equal(s.n_mounts, 7);
+    assert_int_equal(s.rootfs_propagation, MS_SLAVE | MS_REC);
+    assert_int_equal(s.n_masked, 10);
+    spec__free(&s);
+    json_decref(j);
+}
+
+static void
+test_features(void **state)
+{
+    (void)state;
+    json_t *f = rt_features();
+    assert_non_null(f);
+    assert_int_equal(json_array_size(json_object_get(f, "hooks")), 6);
+    assert_true(json_is_true(
+        json_object_get(json_object_get(json_object_get(f, "linux"), "cgroup"), "v1")));
+    json_decref(f);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_parses), cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_mount_options),  cmocka_unit_test(test_ids),
+        cmocka_unit_test(test_parse_details),  cmocka_unit_test(test_features),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
