@@ -590,7 +590,8 @@ gather_merge(struct gather *g, uint32_t idx, const struct frame *f)
         gather_add_reply(g, f->from, f->payload.p, f->payload.len);
         g->e[idx].done = true;
         g->outstanding--;
-    } else if (f->type == FRAME_ERROR && frame_name_valid(f->subject.p, f->subject.len)) {
+    } else if (f->type == FRAME_ERROR && g->e[idx].down_count == 1 &&
+               frame_name_valid(f->subject.p, f->subject.len)) {
         gather_add_missing(g, f->subject, f->code);
         g->e[idx].done = true;
         g->outstanding--;
@@ -1502,11 +1503,12 @@ deliver_request(struct gather *g, uint32_t idx, struct session *t, const struct 
     }
     uint16_t reason = 0;
     int r = 0;
+    uint32_t maxp = b->cfg.max_pending_per_session * (t->is_peer ? 16 : 1);
     pthread_mutex_lock(&t->lock);
     if (t->closed) {
         reason = t->is_peer ? FRAME_E_PEER_DOWN : FRAME_E_GONE;
     } else {
-        if (t->npend >= b->cfg.max_pending_per_session) {
+        if (t->npend >= maxp) {
             /* Drop entries of finished gathers before giving up. */
             uint32_t k = 0;
             for (uint32_t i = 0; i < t->npend; i++) {
@@ -1520,7 +1522,7 @@ deliver_request(struct gather *g, uint32_t idx, struct session *t, const struct 
             }
             t->npend = k;
         }
-        if (t->npend >= b->cfg.max_pending_per_session) {
+        if (t->npend >= maxp) {
             reason = FRAME_E_OVERFLOW;
         } else if (t->npend == t->pend_cap) {
             uint32_t ncap = t->pend_cap ? t->pend_cap * 2 : 4;
@@ -1579,7 +1581,9 @@ on_request(struct worker *w, struct session *s, const struct frame *f)
         send_error(s, 0, FRAME_E_BAD_FRAME, f->name, "REQUEST needs a nonzero id");
         return 0;
     }
-    if (atomic_load(&s->reqs_open) >= b->cfg.max_pending_per_session) {
+    /* A peer link carries the requests of many sessions. */
+    uint32_t max_open = b->cfg.max_pending_per_session * (s->is_peer ? 16 : 1);
+    if (atomic_load(&s->reqs_open) >= max_open) {
         send_error(s, f->id, FRAME_E_LIMIT, f->name, "too many open requests");
         return 0;
     }
