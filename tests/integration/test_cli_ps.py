@@ -379,3 +379,35 @@ def test_ps_over_tls():
             p.kill()
             p.wait()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+def test_ps_on_a_terminal_cuts_lines(agent, sleepers):
+    """On a tty, lines are cut to the terminal width (as ps); in a pipe they are not."""
+    marker, _ = sleepers(0)
+    long_args = ["sleep", marker] + ["0" * 30] * 3  # sleep adds them up: 0
+    p = subprocess.Popen(long_args)
+    session = f"kumops{os.getpid()}"
+    out = os.path.join(tempfile.mkdtemp(prefix="kumo-cli-tty-"), "done")
+    cmd = (f"env KUMO_TIMEOUT=15 {binary('kumo')} ps -H {agent} -p {p.pid}; "
+           f"touch {out}; sleep 30")
+    try:
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "60", "-y", "10", cmd],
+                       check=True)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(out) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        screen = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", session],
+                                capture_output=True, text=True).stdout
+        lines = [l for l in screen.splitlines() if l.strip()]
+        assert lines[0].startswith("HOST") and str(p.pid) in lines[1], screen
+        assert max(len(l) for l in lines) <= 60, screen
+        assert "0" * 30 not in lines[1]
+        # Through a pipe: the whole command line.
+        r = kumo("ps", "-H", agent, "-p", str(p.pid))
+        assert " ".join(long_args) in r.stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        p.kill()
+        p.wait()
+        shutil.rmtree(os.path.dirname(out), ignore_errors=True)
