@@ -403,13 +403,9 @@ field_size(const struct frame *f, const struct fdesc *d, size_t *sz)
         *sz = 4;
         return 0;
     case FK_NAME0:
-        if (b->len == 0) {
-            *sz = 2;
-            return 0;
-        }
-        /* fall through */
     case FK_NAME:
-        if (!frame_name_valid(b->p, b->len))
+        /* HELLO's name (FK_NAME0) may be empty: the broker assigns one. */
+        if (!(d->kind == FK_NAME0 && b->len == 0) && !frame_name_valid(b->p, b->len))
             return -EINVAL;
         *sz = 2 + b->len;
         return 0;
