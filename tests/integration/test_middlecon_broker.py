@@ -8,6 +8,7 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -573,6 +574,14 @@ def test_http_stats_and_metrics(broker):
     assert "middlecon_sessions 1\n" in text
     assert 'middlecon_room_members{room="room1"} 1' in text
     assert "middlecon_drops_total 0" in text
+    import urllib.error
+    with pytest.raises(urllib.error.HTTPError) as e:
+        broker.get("/nope")
+    assert e.value.code == 404
+    req = urllib.request.Request(broker.http + "/stats", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 405
 
 
 def test_broker_restart(brokers):
