@@ -62,6 +62,9 @@ setup(void)
     if (api_init(&k, &cfg, procfd, NULL, &stub_ops, NULL) < 0)
         abort();
     k.ns_via_priv = true;
+    /* Small, so that fuzzed listings also fill it up and sweep it. */
+    k.fdcache = procfs_fdcache_new(2);
+    k.fdcache_max = 2;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -295,22 +295,36 @@ def test_threads(agent):
     assert len(body["processes"]) == len(got)
 
 
+def ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return int(rest[11]) + int(rest[12])
+
+
 def test_cpu_recent_measures_a_busy_process(procs):
+    """Recent %CPU is measured over the sampling window, never a placeholder
+    0. The machine may be loaded by other work, so compare with what the
+    busy process really got over a similar window rather than with 100%."""
     a = start_k2i(procs, "--sample-interval", "400ms")
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     idle = subprocess.Popen(["sleep", "30"])
+    hz = os.sysconf("SC_CLK_TCK")
     try:
         time.sleep(1.0)
+        t0, c0 = time.monotonic(), ticks(busy.pid)
+        time.sleep(0.5)
         st, p, _ = a.get(f"/v1/proc/{busy.pid}?fields=cpu,cpu_recent")
+        got = (ticks(busy.pid) - c0) / hz / (time.monotonic() - t0) * 100
         assert st == 200
-        assert p["cpu_recent"] > 40, p
-        assert p["cpu"] > 40, p
+        assert p["cpu_recent"] > 0.5 and p["cpu"] > 0.5, p
+        assert p["cpu_recent"] > got / 4 - 2, (p, got)
+        assert p["cpu_recent"] < got * 4 + 10, (p, got)
         st, body, _ = a.get(f"/v1/proc?pid={busy.pid},{idle.pid}&sort=-cpu_recent"
                             "&fields=pid,cpu_recent")
         assert body["processes"][0]["pid"] == busy.pid
-        assert body["processes"][1]["cpu_recent"] < 5
+        assert body["processes"][1]["cpu_recent"] == 0
         st, host, _ = a.get("/v1/host")
-        assert host["cpu_usage"] is not None and host["cpu_usage"] > 10
+        assert host["cpu_usage"] is not None and host["cpu_usage"] > 0
     finally:
         busy.kill()
         idle.kill()
