@@ -636,6 +636,9 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     }
 
     uint64_t flags = (uint64_t)spec.new_ns_flags;
+    bool pidns_joined = false;
+    for (size_t i = 0; i < n_joins; i++)
+        pidns_joined |= joins[i].flag == CLONE_NEWPID;
     a.cgroupns = (flags & CLONE_NEWCGROUP) != 0;
     if ((flags & CLONE_NEWCGROUP) && (a.n_cg_fds > 0 || v2fd < 0)) {
         /* The cgroup ns must be rooted at the container's cgroup: unshare after joining. */
@@ -651,6 +654,7 @@ rt_container_create(const char *root, const char *id, const char *bundle,
                    hooks__has(spec.hooks, "createContainer");
     a.cg = &cg;
     a.bundle = bundle_abs;
+    a.parent_pid = (flags & CLONE_NEWPID) || pidns_joined ? 0 : getpid();
     if (hooks__has(spec.hooks, "createContainer") || hooks__has(spec.hooks, "startContainer")) {
         /* The init's host pid is only known after clone; hooks in the child see pid 0 otherwise. */
         a.hook_state = NULL;

@@ -838,9 +838,15 @@ linux__init(struct rt_init_args *a)
             }
         }
     }
-    /* Without a new pid ns keep PDEATHSIG only until we are handed off. */
-    linux__sync_send(a->sync_fd, 'R', 0, NULL);
+    /*
+     * Drop PDEATHSIG before saying "ready": the runtime may exit as soon as it
+     * reads it (CLI create), and the signal would kill the created container.
+     * If the runtime died already, nobody recorded us: give up.
+     */
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    if (getppid() != a->parent_pid)
+        _exit(1);
+    linux__sync_send(a->sync_fd, 'R', 0, NULL);
 
     wait_for_start(a);
     close(a->fifo_fd);
