@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1014,13 +1015,16 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
     if (s != RT_STATUS_RUNNING && s != RT_STATUS_CREATED)
         return kerr_setf(err, EINVAL, "container '%s' is %s: cannot exec", c->id,
                          rt_status_name(s));
+    json_t *cfg = rt_container_config(c, NULL);
+    if ((r = rt_sandbox_harden_process(cfg, process, err)) < 0 ||
+        (r = rt_caps_validate(json_object_get(process, "capabilities"), err)) < 0)
+        return r;
     if ((r = spec__parse_process(process, &p, true, err)) < 0)
         return r;
     if (p.terminal && !opts->console_socket) {
         r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
         goto out;
     }
-    json_t *cfg = rt_container_config(c, NULL);
     json_t *seccomp = json_object_get(json_object_get(cfg, "linux"), "seccomp");
     for (size_t i = 0; i < ARRAY_SIZE(exec_ns_order); i++) {
         char path[64];
@@ -1072,6 +1076,8 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
         struct kerr cerr = KERR_INIT;
         char exe[PATH_MAX];
         close(sv[0]);
+        /* Until execve, container processes must not open us through /proc (CVE-2019-5736). */
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         linux__reset_signals();
         for (size_t i = 0; i < n_cg; i++)
             if (write(cgfds[i], "0", 1) < 0) {
@@ -1099,6 +1105,8 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
             }
         }
         if (linux__resolve_exe(&p, exe, sizeof(exe), &cerr) < 0)
+            goto child_fail;
+        if (rt_sandbox_enter(cfg, &cerr) < 0)
             goto child_fail;
         if (console >= 0) {
             int m, sl;
