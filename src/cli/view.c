@@ -89,6 +89,10 @@ view_top_header(const struct hostlist *hosts, const struct fetch_host *res, size
     if (!t)
         return -ENOMEM;
     int r = 0;
+    struct {
+        size_t n;
+        double cpus, busy, total, used, procs, threads;
+    } sum = { 0, 0, 0, 0, 0, 0, 0 };
     static const char *const heads[] = { "HOST",           "LOAD 1/5/15", "CPUS",   "CPU%",
                                          "MEM USED/TOTAL", "PROCS",       "THREADS" };
     for (size_t i = 0; i < 7 && r == 0; i++)
@@ -115,6 +119,29 @@ view_top_header(const struct hostlist *hosts, const struct fetch_host *res, size
             snprintf(mem, sizeof(mem), "-");
         snprintf(procs, sizeof(procs), "%.0f", num(o, "processes"));
         snprintf(threads, sizeof(threads), "%.0f", num(o, "threads"));
+        r = table_add_row(t, cells);
+        sum.n++;
+        sum.cpus += isfinite(num(o, "cpus")) ? num(o, "cpus") : 0;
+        sum.busy += isfinite(num(o, "cpus") * num(o, "cpu_usage"))
+                        ? num(o, "cpus") * num(o, "cpu_usage") / 100.0
+                        : 0;
+        sum.total += isfinite(total) ? total : 0;
+        sum.used += isfinite(total - avail) ? total - avail : 0;
+        sum.procs += isfinite(num(o, "processes")) ? num(o, "processes") : 0;
+        sum.threads += isfinite(num(o, "threads")) ? num(o, "threads") : 0;
+    }
+    if (r == 0 && sum.n > 1) {
+        /* The DC-wide line: CPU usage weighted by each host's CPU count. */
+        char cpus[16], cpu[16], mem[64], procs[24], threads[24], used_s[16], total_s[16];
+        const char *cells[7] = { "total", "", cpus, cpu, mem, procs, threads };
+        snprintf(cpus, sizeof(cpus), "%.0f", sum.cpus);
+        snprintf(cpu, sizeof(cpu), "%.1f", sum.cpus > 0 ? 100.0 * sum.busy / sum.cpus : 0.0);
+        fmt_kib(sum.used, used_s, sizeof(used_s));
+        fmt_kib(sum.total, total_s, sizeof(total_s));
+        snprintf(mem, sizeof(mem), "%s/%s (%.0f%%)", used_s, total_s,
+                 sum.total > 0 ? 100.0 * sum.used / sum.total : 0.0);
+        snprintf(procs, sizeof(procs), "%.0f", sum.procs);
+        snprintf(threads, sizeof(threads), "%.0f", sum.threads);
         r = table_add_row(t, cells);
     }
     if (r == 0)

@@ -120,6 +120,9 @@ def test_ps_and_top_merge_three_hosts_then_partial(three_hosts):
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
         assert "3 hosts, 3 up" in lines[0]
+        # The DC-wide line adds up the hosts (here: the same machine three times).
+        total = next(l for l in lines if l.startswith("total ")).split()
+        assert int(total[1]) == 3 * os.cpu_count()
         for n in names:
             hostline = next(l for l in lines if l.startswith(n + " ") and "sleep" not in l)
             assert "down" not in hostline
