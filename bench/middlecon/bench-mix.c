@@ -286,6 +286,8 @@ mq_teardown(void)
 
 /* ---- driver -------------------------------------------------------------- */
 
+static int (*const once[NSYS])(void) = { mc_once, nats_once, mq_once };
+
 int
 main(int argc, char **argv)
 {
@@ -308,7 +310,6 @@ main(int argc, char **argv)
     nats_setup();
     mq_setup();
 
-    int (*once[NSYS])(void) = { mc_once, nats_once, mq_once };
     uint64_t *lat[NSYS];
     int bad[NSYS] = { 0 };
     for (int s = 0; s < NSYS; s++)
