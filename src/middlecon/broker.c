@@ -524,8 +524,23 @@ gather_entry_missing_locked(struct gather *g, uint32_t idx, uint16_t reason)
         return;
     e->done = true;
     if (e->is_peer) {
-        if (frame_buf_put_raw(&g->miss, g->names.data + e->name_off, e->name_len) == 0)
+        /* The entry holds (name, reason) pairs for that broker's members:
+         * PEER_DOWN when the link dropped, TIMEOUT when it was too slow. */
+        size_t start = g->miss.len;
+        if (frame_buf_put_raw(&g->miss, g->names.data + e->name_off, e->name_len) == 0) {
+            uint16_t why = reason == FRAME_E_TIMEOUT ? FRAME_E_TIMEOUT : FRAME_E_PEER_DOWN;
+            uint8_t *p = g->miss.data + start, *end = g->miss.data + g->miss.len;
+            while (end - p >= 2) {
+                size_t nl = (size_t)(p[0] << 8 | p[1]);
+                p += 2 + nl;
+                if (end - p < 2)
+                    break;
+                p[0] = (uint8_t)(why >> 8);
+                p[1] = (uint8_t)why;
+                p += 2;
+            }
             g->nmiss += e->down_count;
+        }
         ST_ADD(g->b, missing, e->down_count);
     } else {
         gather_add_missing(g, gname(g, e), reason);
@@ -2140,8 +2155,8 @@ tick(struct worker *w, uint64_t now)
         bool kill = false;
         if (!s->welcomed && now - s->created_usec > HANDSHAKE_USEC)
             kill = true;
-        else if (s->welcomed && ka && now - s->last_rx_usec > 2 * ka)
-            kill = true;
+        else if (s->welcomed && ka && s->ping_sent && now - s->last_rx_usec > 2 * ka)
+            kill = true; /* pinged and still silent */
         else if (s->welcomed && ka && now - s->last_rx_usec > ka && !s->ping_sent) {
             s->ping_sent = true;
             send_simple(s, FRAME_PING, 0);
@@ -2216,7 +2231,13 @@ worker_main(void *arg)
     struct broker *b = w->b;
     cur_worker = w;
     struct epoll_event evs[MAX_EVENTS];
-    w->next_tick = now_mono_usec() + TICK_USEC;
+    /* Tick often enough for the keepalive interval to be honoured. */
+    uint64_t tick_usec = (uint64_t)b->cfg.keepalive_ms * 1000 / 4;
+    if (tick_usec == 0 || tick_usec > TICK_USEC)
+        tick_usec = TICK_USEC;
+    if (tick_usec < 10000)
+        tick_usec = 10000;
+    w->next_tick = now_mono_usec() + tick_usec;
     while (!atomic_load(&b->stop)) {
         uint64_t now = now_mono_usec();
         uint64_t next = w->next_tick;
@@ -2257,7 +2278,7 @@ worker_main(void *arg)
         run_timers(w, now);
         if (now >= w->next_tick) {
             tick(w, now);
-            w->next_tick = now + TICK_USEC;
+            w->next_tick = now + tick_usec;
         }
         flush_dirty(w);
     }
