@@ -753,7 +753,7 @@ run_listing(struct k2i *k, struct procfs_reader *rd, const struct k2i_query *q, 
     err |= sbuf_puts(b, ",\"processes\":[");
 
     /* Whole-host process listings re-read kept fds (see procfs.h). */
-    bool cached = !threads && k->fdcache && procfs_fdcache_acquire(k->fdcache, false);
+    bool cached = !threads && k->fdcache && procfs_fdcache_acquire(k->fdcache, true);
     if (cached)
         procfs_reader_set_cache(rd, k->fdcache);
     size_t i;
@@ -1122,7 +1122,7 @@ handle_metrics(struct k2i *k, struct procfs_reader *rd, struct api_response *res
     cleanup_free int *pids = NULL;
     int n = procfs_list(rd, 0, &pids);
     int err = 0;
-    bool cached = k->fdcache && procfs_fdcache_acquire(k->fdcache, false);
+    bool cached = k->fdcache && procfs_fdcache_acquire(k->fdcache, true);
     if (cached)
         procfs_reader_set_cache(rd, k->fdcache);
     for (int i = 0; i < n && err == 0; i++) {

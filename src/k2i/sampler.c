@@ -142,7 +142,7 @@ take_snapshot(struct sampler *s)
         return NULL;
     }
     size_t pcap = 0, tcap = 0;
-    bool cached = s->cache && procfs_fdcache_acquire(s->cache, true);
+    bool cached = s->cache && procfs_fdcache_acquire(s->cache, false);
     if (cached)
         procfs_reader_set_cache(s->reader, s->cache);
     int i;
