@@ -288,6 +288,9 @@ static _Thread_local struct worker *cur_worker;
 /* ------------------------------------------------------------------ */
 /* Gathers                                                              */
 
+/* Kinds of output, by how the bound applies (see enqueue_locked()). */
+enum { Q_DROP = 0, Q_REQ = 1, Q_CTRL = 2 };
+
 struct gentry {
     uint32_t name_off; /* member: name in g->names; peer: missing list if down */
     uint32_t name_len;
@@ -506,7 +509,7 @@ gather_complete(struct gather *g)
     struct chunk *c = chunk_frame(&f);
     frame_buf_free(&all);
     if (c) {
-        session_send(g->req, c, 2);
+        session_send(g->req, c, Q_CTRL);
         chunk_unref(c);
     }
     atomic_fetch_sub(&g->req->reqs_open, 1);
@@ -632,8 +635,6 @@ gather_timeout(struct gather *g)
 
 /* ------------------------------------------------------------------ */
 /* Sessions: output                                                     */
-
-enum { Q_DROP = 0, Q_REQ = 1, Q_CTRL = 2 };
 
 static struct session *
 session_ref(struct session *s)
@@ -2404,9 +2405,8 @@ peer_try(struct broker *b, struct peer *p)
 
     struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLOUT, .data.ptr = s };
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, sfd, &ev) < 0) {
-        /* Let the owner notice: the fd is not watched, so shut it down and
-         * close it from the owner's tick via the dead-peer path. */
-        shutdown(sfd, SHUT_RDWR);
+        /* Never watched, so no worker reads it: closing it here is safe. */
+        session_close(s);
         return;
     }
     log_info("peer link to %s ('%s') up", p->text, s->name ? s->name : "?");
