@@ -76,6 +76,7 @@ def main():
     label = sys.argv[2]
     runtimes = sys.argv[3].split(",")
     base = sys.argv[4]
+    state = sys.argv[5]  # state roots on tmpfs, as /run/{crun,runc,kumo-runtime} are
     kumo = [r for r in runtimes if "kumo" in r][0]
     global ERR
     ERR = open(os.path.join(base, "stderr.log"), "w+") if os.path.isdir(base) else None
@@ -90,7 +91,7 @@ def main():
             times = {rt: [] for rt in runtimes}
             for i in range(3 + n):  # 3 warm-up rounds
                 for rt in runtimes:
-                    root = os.path.join(base, "root-" + os.path.basename(rt))
+                    root = os.path.join(state, "root-" + os.path.basename(rt))
                     cid = f"bench{os.getpid()}-{i}"
                     if scen == "run":
                         dt = one_run(rt, root, bundle, cid)

@@ -128,11 +128,13 @@ cgroup__detect(struct rt_cgroup *cg, const char *path, struct kerr *err)
                 if (strcmp(tok, "rw") == 0 || strcmp(tok, "ro") == 0 ||
                     strcmp(tok, "clone_children") == 0 || strcmp(tok, "xattr") == 0 ||
                     strcmp(tok, "noprefix") == 0 || str_startswith(tok, "release_agent=") ||
-                    strcmp(tok, "cpuset_v2_mode") == 0)
+                    strcmp(tok, "cpuset_v2_mode") == 0 || str_startswith(tok, "name="))
                     continue;
                 sbuf_printf(&b, "%s%s", b.len ? "," : "", tok);
             }
-            add_hier(cg, mnt, b.data ? b.data : "", false);
+            /* Named hierarchies without controllers (name=systemd) are not ours to manage. */
+            if (b.len)
+                add_hier(cg, mnt, b.data, false);
             sbuf_free(&b);
         }
     }
@@ -338,7 +340,13 @@ cgroup__open_procs(struct rt_cgroup *cg, int *fds, size_t cap, size_t *ret_n, in
             *ret_v2_dirfd = fd;
             continue;
         }
-        strncat(path, "/cgroup.procs", sizeof(path) - strlen(path) - 1);
+        /*
+         * v1: the child writes "0" to "tasks", not "cgroup.procs". It is
+         * single-threaded, so moving the thread moves the process, and the
+         * kernel then skips the global threadgroup rwsem whose write side
+         * waits for an RCU grace period (milliseconds on a busy VM).
+         */
+        strncat(path, "/tasks", sizeof(path) - strlen(path) - 1);
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0)
             goto fail_errno;
