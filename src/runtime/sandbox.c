@@ -613,6 +613,9 @@ harden_seccomp(json_t *config, json_t *lnx, struct kerr *err)
     cleanup_free char *s = json_dumps(prof, JSON_COMPACT);
     if (!s || json_object_set_new(ann, RT_ANNOT_SANDBOX_SECCOMP, json_string(s)) < 0)
         return kerr_setf(err, ENOMEM, "annotations: out of memory");
+    /* Compile it here, in the parent, so the init only loads it. */
+    struct kerr ignored = KERR_INIT;
+    (void)rt_seccomp_validate(prof, &ignored);
     return 0;
 }
 

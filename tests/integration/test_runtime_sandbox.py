@@ -269,8 +269,6 @@ def test_host_root_mapping_refused(bundle_dir, probe_bin):
     assert "linux.uidMappings[0]" in r.stderr and "host id 0" in r.stderr
 
 
-@pytest.mark.xfail(strict=False, reason="the runtime's exec path must call "
-                   "rt_sandbox_harden_process and rt_sandbox_enter (security.h)")
 def test_exec_into_sandbox_is_confined(bundle_dir, probe_bin):
     """`exec` adds a process to a running sandbox: it must not get more than
     the container's own process, whatever --process asks for."""

@@ -23,6 +23,7 @@
 #include "test-security-util.h"
 
 json_t *rt__sandbox_seccomp_profile(void);
+bool rt__seccomp_cached(json_t *seccomp);
 
 static void
 expect_invalid(const char *text, const char *msg_part)
@@ -154,6 +155,59 @@ child_kill_process(void *arg)
         return 11;
     syscall(SYS_getppid);
     return 12;
+}
+
+/* The parent validates (and so compiles and caches); the child only loads. */
+static int
+child_cached(void *arg)
+{
+    json_t *j = arg;
+    struct kerr err = KERR_INIT;
+    if (!rt__seccomp_cached(j))
+        return 10;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (rt_seccomp_load(j, &err) < 0) {
+        fprintf(stderr, "load: %s\n", err.msg);
+        return 11;
+    }
+    errno = 0;
+    if (syscall(SYS_getppid) != -1 || errno != 42)
+        return 12;
+    errno = 0;
+    if (syscall(SYS_getpriority, PRIO_PGRP, 0) != -1 || errno != 13)
+        return 13;
+    if (syscall(SYS_getpriority, PRIO_PROCESS, 0) < 0)
+        return 14;
+    long mode = -1;
+    if (status_int("Seccomp", &mode) < 0 || mode != 2)
+        return 15;
+    return 0;
+}
+
+static void
+test_load_cached(void **state)
+{
+    (void)state;
+    json_t *j = J("{\"flags\":[\"SECCOMP_FILTER_FLAG_TSYNC\",\"SECCOMP_FILTER_FLAG_LOG\"],"
+                  "\"defaultAction\":\"SCMP_ACT_ALLOW\","
+                  "\"syscalls\":[{\"names\":[\"getppid\"],\"action\":\"SCMP_ACT_ERRNO\","
+                  "\"errnoRet\":42},{\"names\":[\"getpriority\"],\"action\":\"SCMP_ACT_ERRNO\","
+                  "\"errnoRet\":13,\"args\":[{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}");
+    struct kerr err = KERR_INIT;
+    assert_false(rt__seccomp_cached(j));
+    assert_int_equal(rt_seccomp_validate(j, &err), 0);
+    assert_true(rt__seccomp_cached(j));
+    /* Key order does not matter: the key is canonical JSON. */
+    json_t *same = json_deep_copy(j);
+    json_object_del(same, "flags");
+    json_object_set_new(same, "flags",
+                        json_pack("[s,s]", "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"));
+    assert_true(rt__seccomp_cached(same));
+    json_decref(same);
+    int st = in_child(child_cached, j);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    json_decref(j);
 }
 
 static void
@@ -310,6 +364,7 @@ main(void)
         cmocka_unit_test(test_validate_ok),
         cmocka_unit_test(test_validate_errors_name_field),
         cmocka_unit_test(test_load_errno_and_or_args),
+        cmocka_unit_test(test_load_cached),
         cmocka_unit_test(test_load_kill_process),
         cmocka_unit_test(test_load_invalid_reports_field),
         cmocka_unit_test(test_load_needs_nnp_or_cap),
