@@ -21,18 +21,75 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
 
 struct fanout {
     CURLM *multi;
     struct fanout_opts opts;
-    char *auth_header; /* "Authorization: Bearer …" */
+    char *auth_header;      /* "Authorization: Bearer …" */
+    int epfd;               /* the sockets curl asks us to watch */
+    uint64_t deadline_usec; /* curl's next timeout (monotonic), 0 = none */
 };
 
 static bool curl_ready;
 
+/*
+ * One socket per host: thousands of hosts exceed the usual soft limit of
+ * 1024 fds. Raise it to the hard limit (as a CLI may); if that fails, curl
+ * reports the hosts it could not reach, each on its own line.
+ */
+static void
+raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t want = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        if (want > rl.rlim_cur) {
+            rl.rlim_cur = want;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+}
+
+/*
+ * curl's socket callback: mirror the sockets curl wants watched into our
+ * epoll set. With thousands of hosts, the event-driven interface touches
+ * only the transfers that have activity, where curl_multi_perform() would
+ * walk every transfer on every wake-up.
+ */
+static int
+socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct fanout *f = userp;
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    if (what == CURL_POLL_REMOVE) {
+        /* Errors are fine: the kernel drops a closed fd from the set itself. */
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, s, NULL);
+        return 0;
+    }
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    ev.data.fd = s;
+    if (epoll_ctl(f->epfd, EPOLL_CTL_MOD, s, &ev) < 0 &&
+        epoll_ctl(f->epfd, EPOLL_CTL_ADD, s, &ev) < 0)
+        return -1;
+    return 0;
+}
+
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct fanout *f = userp;
+    f->deadline_usec = timeout_ms < 0 ? 0 : now_mono_usec() + (uint64_t)timeout_ms * 1000 + 1;
+    return 0;
+}
+
 struct fanout *
 fanout_new(const struct fanout_opts *opts)
 {
+    raise_fd_limit();
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
             return NULL;
@@ -50,12 +107,18 @@ fanout_new(const struct fanout_opts *opts)
         free(f);
         return NULL;
     }
-    f->multi = curl_multi_init();
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    f->multi = f->epfd >= 0 ? curl_multi_init() : NULL;
     if (!f->multi) {
+        safe_close(f->epfd);
         free(f->auth_header);
         free(f);
         return NULL;
     }
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
     return f;
 }
 
@@ -65,6 +128,7 @@ fanout_free(struct fanout *f)
     if (!f)
         return NULL;
     curl_multi_cleanup(f->multi);
+    safe_close(f->epfd);
     if (f->auth_header) {
         /* The token is a secret: do not leave it in freed heap memory. */
         explicit_bzero(f->auth_header, strlen(f->auth_header));
@@ -236,6 +300,12 @@ setup_easy(struct fanout *f, struct fanout_req *r, struct xfer *x, CURL **ret, s
     curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
     /* Agents are usually on the next rack: skip Nagle for small requests. */
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    /*
+     * No DNS cache: curl prunes its whole cache each time a transfer ends,
+     * which makes thousands of hosts quadratic; established connections are
+     * still reused, and names resolve once per connection.
+     */
+    curl_easy_setopt(h, CURLOPT_DNS_CACHE_TIMEOUT, 0L);
     if (f->opts.insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -302,9 +372,9 @@ fanout_run_cb(struct fanout *f, struct fanout_req *reqs, size_t n, fanout_done_f
         added = i + 1;
     }
 
-    int running = 1;
-    while (running) {
-        CURLMcode mc = curl_multi_perform(f->multi, &running);
+    int running = 0;
+    CURLMcode mc = curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    for (;;) {
         if (mc != CURLM_OK) {
             r = kerr_setf(err, EIO, "curl: %s", curl_multi_strerror(mc));
             goto out;
@@ -328,12 +398,32 @@ fanout_run_cb(struct fanout *f, struct fanout_req *reqs, size_t n, fanout_done_f
             if (done)
                 done(x->req, userdata);
         }
-        if (running) {
-            mc = curl_multi_poll(f->multi, NULL, 0, 100, NULL);
-            if (mc != CURLM_OK) {
-                r = kerr_setf(err, EIO, "curl: %s", curl_multi_strerror(mc));
-                goto out;
-            }
+        if (!running)
+            break;
+
+        /* Sleep until a socket is ready or curl's timer is due (at most 1 s). */
+        int wait_ms = 1000;
+        if (f->deadline_usec) {
+            uint64_t now = now_mono_usec();
+            uint64_t left_us = f->deadline_usec > now ? f->deadline_usec - now : 0;
+            wait_ms = left_us / 1000 < 1000 ? (int)((left_us + 999) / 1000) : 1000;
+        }
+        struct epoll_event evs[256];
+        int ne = epoll_wait(f->epfd, evs, 256, wait_ms);
+        if (ne < 0 && errno != EINTR) {
+            r = kerr_set(err, errno, "epoll_wait");
+            goto out;
+        }
+        mc = CURLM_OK;
+        for (int i = 0; i < ne && mc == CURLM_OK; i++) {
+            int flags = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                        ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                        ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+            mc = curl_multi_socket_action(f->multi, evs[i].data.fd, flags, &running);
+        }
+        if (mc == CURLM_OK && f->deadline_usec && now_mono_usec() >= f->deadline_usec) {
+            f->deadline_usec = 0;
+            mc = curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
         }
     }
 
