@@ -381,8 +381,10 @@ do_listen(const struct msg_opts *o, const char *room)
             if (r < 0 && r != -ECONNRESET)
                 fprintf(stderr, "kumo msg: reply to '%s': %s\n", ev->from, strerror(-r));
         }
-        fflush(stdout);
         mc_event_free(ev);
+        /* Nobody reads our output any more (`| head -1`): stop listening. */
+        if (fflush(stdout) != 0 && errno == EPIPE)
+            break;
     }
     mc_client_free(c);
     return ex;
