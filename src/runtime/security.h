@@ -46,7 +46,10 @@
  * Check an OCI `linux.seccomp` object without loading it: types, actions,
  * operators, architectures, flags, argument indices. NULL (absent) is valid.
  * Syscall names unknown to libseccomp are accepted (they are skipped at load
- * time, as runc does). Any process, no side effects. 0 or -EINVAL.
+ * time, as runc does). A valid profile is also compiled once and its BPF
+ * program kept in a small per-process cache (8 profiles, thread-safe), so
+ * that rt_seccomp_load in a child forked afterwards only hands it to the
+ * kernel: call it in the parent before forking. 0 or -EINVAL.
  */
 int rt_seccomp_validate(json_t *seccomp, struct kerr *err);
 
