@@ -2146,6 +2146,7 @@ tick(struct worker *w, uint64_t now)
 {
     struct broker *b = w->b;
     uint64_t ka = (uint64_t)b->cfg.keepalive_ms * 1000;
+    uint64_t hs = ka && ka < HANDSHAKE_USEC ? ka : HANDSHAKE_USEC;
     struct session **dead = NULL;
     size_t ndead = 0, cap = 0;
     struct gather **done = NULL;
@@ -2154,7 +2155,7 @@ tick(struct worker *w, uint64_t now)
     pthread_mutex_lock(&w->list_lock);
     for (struct session *s = w->sessions; s; s = s->wnext) {
         bool kill = false;
-        if (!s->welcomed && now - s->created_usec > HANDSHAKE_USEC)
+        if (!s->welcomed && now - s->created_usec > hs)
             kill = true;
         else if (s->welcomed && ka && s->ping_sent && now - s->last_rx_usec > 2 * ka)
             kill = true; /* pinged and still silent */
@@ -2635,9 +2636,15 @@ broker_stop(struct broker *b)
             gather_unref(g);
         }
     }
+    /* Tell every session why it is being disconnected, then close. */
+    cur_worker = NULL;
+    for (unsigned i = 0; i < b->nw; i++) {
+        for (struct session *s = b->w[i].sessions; s; s = s->wnext)
+            if (s->welcomed)
+                send_error(s, 0, FRAME_E_SHUTDOWN, no_subject, "broker shutting down");
+    }
     for (unsigned i = 0; i < b->nw; i++) {
         struct worker *w = &b->w[i];
-        cur_worker = NULL;
         while (w->sessions)
             session_close(w->sessions);
     }

@@ -495,7 +495,13 @@ def test_keepalive(brokers):
     stop.set()
     th.join(5)
     assert live.who("x") == {}
-    # A connection that never says HELLO is closed (after 10 s; not waited for).
+    # A connection that never says HELLO is closed after the keepalive
+    # interval here (10 s by default).
+    mute = socket.create_connection(b.addr, timeout=5)
+    t0 = time.monotonic()
+    assert mute.recv(100) == b""
+    assert time.monotonic() - t0 < 3
+    mute.close()
 
 
 def test_concurrent_churn(brokers):
@@ -590,7 +596,10 @@ def test_broker_restart(brokers):
     a = m.Session(b.addr, name="a")
     a.join("r")
     assert b.stop() == 0
-    assert a.read_frame(timeout=5) is None  # the session saw the broker go
+    # The session is told why, then sees the connection close.
+    f = a.read_frame(timeout=5)
+    assert f["type"] == m.ERROR and m.E[f["code"]] == "SHUTDOWN"
+    assert a.read_frame(timeout=5) is None
     b2 = brokers("--listen", f"127.0.0.1:{port}")
     # Same name again, same room: nothing left over from before.
     a2 = m.Session(b2.addr, name="a")
