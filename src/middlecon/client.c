@@ -1137,7 +1137,7 @@ wait_until(struct mc_client *c, uint64_t deadline, pred_fn pred, void *arg)
             if (until - now > 200000)
                 until = now + 200000;
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
+            clock_gettime(CLOCK_MONOTONIC, &ts);
             uint64_t ns = (uint64_t)ts.tv_nsec + (until - now) * 1000u;
             ts.tv_sec += (time_t)(ns / 1000000000u);
             ts.tv_nsec = (long)(ns % 1000000000u);
@@ -1259,6 +1259,8 @@ mc_client_new(const char *server)
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
+    /* Timed waits follow the monotonic clock, like every deadline here. */
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->cv, &ca);
     pthread_condattr_destroy(&ca);
     c->backoff_min_ms = 100;
