@@ -159,3 +159,21 @@ def test_json_output_escapes_control_characters(fakes):
     arr = json.loads(r.stdout)
     assert arr[1]["comm"] == GOOD["processes"][1]["comm"]
     assert arr[1]["host"] == fakes["good"]
+
+
+def test_a_thousand_hosts(fakes):
+    """One answering agent among 1,000 addresses with nothing listening:
+    every dead host gets its own line, the good one its rows, in bounded time."""
+    dead = [f"127.0.{i // 250 + 1}.{i % 250 + 1}:9" for i in range(999)]
+    t0 = time.monotonic()
+    r = subprocess.run([binary("kumo"), "ps", "-H", ",".join([fakes["good"]] + dead),
+                        "--timeout", "10", "-o", "pid"], capture_output=True, text=True,
+                       timeout=60)
+    wall = time.monotonic() - t0
+    assert r.returncode == 2
+    err = r.stderr.splitlines()
+    assert len(err) == 999
+    assert all(l.endswith(": connection refused") for l in err), err[:3]
+    assert {l.split()[3].rstrip(":") for l in err} == set(dead)
+    assert len(r.stdout.splitlines()) == 3
+    assert wall < 10, wall
