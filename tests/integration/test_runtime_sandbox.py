@@ -364,3 +364,22 @@ def test_sandbox_terminal(bundle_dir):
         assert b"/dev/pts/0" in data and b"via-tty" in data and b"pty-hello" in data, data
     finally:
         rt.cleanup()
+
+
+def test_sandbox_in_host_network_namespace(bundle_dir):
+    """Without a network namespace of its own the sandbox cannot mount a
+    fresh sysfs (the kernel ties sysfs to the netns owner): the hardening
+    swaps in a read-only bind of /sys and the container still starts."""
+    def edit(cfg):
+        cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                      if n["type"] != "network"]
+    b = rtutil.make_bundle(bundle_dir, args=["sh", "-c", "ls /sys; touch /sys/x 2>&1; true"],
+                           annotations={"org.kumo.type": "sandbox"}, edit=edit)
+    rt = rtutil.Runtime(os.path.join(bundle_dir, "root"))
+    try:
+        r = rt("run", "--bundle", b, rtutil.new_id("hostnet"))
+    finally:
+        rt.cleanup()
+    assert r.returncode == 0, r.stderr
+    assert "class" in r.stdout.split()
+    assert "Read-only file system" in r.stdout or "Permission denied" in r.stdout
