@@ -212,6 +212,24 @@ struct timer {
     struct gather *g;
 };
 
+struct stats {
+    atomic_uint_fast64_t conns;
+    atomic_uint_fast64_t sessions;
+    atomic_uint_fast64_t sessions_total;
+    atomic_uint_fast64_t msgs_in;
+    atomic_uint_fast64_t msgs_out;
+    atomic_uint_fast64_t bytes_in;
+    atomic_uint_fast64_t bytes_out;
+    atomic_uint_fast64_t drops;
+    atomic_uint_fast64_t requests;
+    atomic_uint_fast64_t gathers;
+    atomic_uint_fast64_t replies;
+    atomic_uint_fast64_t missing;
+    atomic_uint_fast64_t slow_closed;
+    atomic_uint_fast64_t bad_frames;
+    atomic_uint_fast64_t closed_since_trim;
+};
+
 struct worker {
     struct broker *b;
     unsigned idx;
@@ -232,24 +250,10 @@ struct worker {
     size_t heap_cap;
     uint8_t *rbuf;
     uint64_t next_tick;
-};
-
-struct stats {
-    atomic_uint_fast64_t conns;
-    atomic_uint_fast64_t sessions;
-    atomic_uint_fast64_t sessions_total;
-    atomic_uint_fast64_t msgs_in;
-    atomic_uint_fast64_t msgs_out;
-    atomic_uint_fast64_t bytes_in;
-    atomic_uint_fast64_t bytes_out;
-    atomic_uint_fast64_t drops;
-    atomic_uint_fast64_t requests;
-    atomic_uint_fast64_t gathers;
-    atomic_uint_fast64_t replies;
-    atomic_uint_fast64_t missing;
-    atomic_uint_fast64_t slow_closed;
-    atomic_uint_fast64_t bad_frames;
-    atomic_uint_fast64_t closed_since_trim;
+    /* This worker's counters, written only by it; padded away from the
+     * fields other threads touch. */
+    char pad[64];
+    struct stats st;
 };
 
 struct broker {
@@ -281,9 +285,33 @@ struct broker {
 
 static _Thread_local struct worker *cur_worker;
 
-#define ST_ADD(b, field, n) atomic_fetch_add_explicit(&(b)->st.field, (n), memory_order_relaxed)
-#define ST_SUB(b, field, n) atomic_fetch_sub_explicit(&(b)->st.field, (n), memory_order_relaxed)
-#define ST_GET(b, field)    atomic_load_explicit(&(b)->st.field, memory_order_relaxed)
+/* Counters live per worker, so the hot path never bounces a cache line
+ * between cores, and are summed when read; other threads use the broker's
+ * own set. Gauges (conns, sessions) may go up on one thread and down on
+ * another: only their sum (modulo 2^64) is meaningful. */
+static inline struct stats *
+stats_here(struct broker *b)
+{
+    return cur_worker ? &cur_worker->st : &b->st;
+}
+
+static uint64_t
+stats_sum(const struct broker *b, size_t off)
+{
+    const atomic_uint_fast64_t *v = (const atomic_uint_fast64_t *)((const char *)&b->st + off);
+    uint64_t sum = atomic_load_explicit(v, memory_order_relaxed);
+    for (unsigned i = 0; b->w && i < b->nw; i++) {
+        v = (const atomic_uint_fast64_t *)((const char *)&b->w[i].st + off);
+        sum += atomic_load_explicit(v, memory_order_relaxed);
+    }
+    return sum;
+}
+
+#define ST_ADD(b, field, n) \
+    atomic_fetch_add_explicit(&stats_here(b)->field, (n), memory_order_relaxed)
+#define ST_SUB(b, field, n) \
+    atomic_fetch_sub_explicit(&stats_here(b)->field, (n), memory_order_relaxed)
+#define ST_GET(b, field) stats_sum((b), offsetof(struct stats, field))
 
 /* ------------------------------------------------------------------ */
 /* Gathers                                                              */
@@ -1159,7 +1187,7 @@ session_close(struct session *s)
     w->nsessions--;
     pthread_mutex_unlock(&w->list_lock);
     ST_SUB(b, conns, 1);
-    ST_ADD(b, closed_since_trim, 1);
+    atomic_fetch_add_explicit(&b->st.closed_since_trim, 1, memory_order_relaxed);
     session_unref(s);
 }
 
@@ -2209,7 +2237,7 @@ tick(struct worker *w, uint64_t now)
     free(dead);
 
     /* Give memory back after a burst of connections went away. */
-    if (w->idx == 0 && ST_GET(b, closed_since_trim) > 1000 && ST_GET(b, conns) < 100) {
+    if (w->idx == 0 && atomic_load(&b->st.closed_since_trim) > 1000 && ST_GET(b, conns) < 100) {
         atomic_store(&b->st.closed_since_trim, 0);
         malloc_trim(0);
     }
@@ -2801,11 +2829,10 @@ broker_stats_prometheus(struct broker *b, struct sbuf *o)
     };
     int r = 0;
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-        const atomic_uint_fast64_t *v =
-            (const atomic_uint_fast64_t *)((const char *)&b->st + m[i].off);
-        r |= sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help,
-                         m[i].name, m[i].type, m[i].name,
-                         (unsigned long long)atomic_load_explicit(v, memory_order_relaxed));
+
+        r |=
+            sbuf_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", m[i].name, m[i].help, m[i].name,
+                        m[i].type, m[i].name, (unsigned long long)stats_sum(b, m[i].off));
     }
     pthread_rwlock_rdlock(&b->reg);
     r |= sbuf_printf(o,
