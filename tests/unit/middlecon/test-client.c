@@ -825,6 +825,55 @@ test_async_requests(void **state)
     fake_finish(fb);
 }
 
+struct reconnect_seen {
+    int disconnected, connected, messages;
+};
+
+static void
+on_reconnect_event(struct mc_client *c, const struct mc_event *ev, void *userdata)
+{
+    (void)c;
+    struct reconnect_seen *s = userdata;
+    if (ev->type == MC_EVENT_DISCONNECTED)
+        s->disconnected++;
+    else if (ev->type == MC_EVENT_CONNECTED)
+        s->connected++;
+    else if (ev->type == MC_EVENT_MESSAGE && strcmp(ev->room, "r2") == 0)
+        s->messages++;
+}
+
+/* The same broker restart, but only an event loop drives the client. */
+static void
+test_event_loop_reconnect(void **state)
+{
+    (void)state;
+    struct fake *fb = fake_start(script_reconnect);
+    struct mc_client *c = client_for(fb, "w1");
+    mc_set_reconnect(c, 20, 100);
+    struct reconnect_seen s = { 0 };
+    mc_set_event_fn(c, on_reconnect_event, &s);
+    assert_int_equal(mc_connect(c, 5000), 0);
+    assert_int_equal(mc_join(c, "r1"), 0);
+    assert_int_equal(mc_join(c, "r2"), 0);
+    for (int rounds = 0; rounds < 500 && s.messages < 1; rounds++) {
+        struct pollfd p = { mc_fd(c), POLLIN, 0 };
+        int t = mc_timeout_ms(c);
+        /*
+         * While down a timer must be armed: the reconnect backoff (20..100 ms)
+         * or, once connecting, the handshake deadline (10 s).
+         */
+        if (s.disconnected && !s.connected)
+            assert_true(t >= 0 && t <= 10000);
+        poll(&p, 1, t < 0 || t > 1000 ? 1000 : t);
+        assert_int_equal(mc_process(c), 0);
+    }
+    assert_int_equal(s.disconnected, 1);
+    assert_int_equal(s.connected, 1);
+    assert_int_equal(s.messages, 1);
+    mc_client_free(c);
+    fake_finish(fb);
+}
+
 int
 main(void)
 {
@@ -833,7 +882,7 @@ main(void)
         cmocka_unit_test(test_bad_arguments),  cmocka_unit_test(test_messages),
         cmocka_unit_test(test_requests),       cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_event_loop),     cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_async_requests),
+        cmocka_unit_test(test_async_requests), cmocka_unit_test(test_event_loop_reconnect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
