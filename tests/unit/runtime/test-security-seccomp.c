@@ -357,6 +357,33 @@ test_sandbox_profile_refuses(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+#if defined(__x86_64__)
+/* x32 syscall numbers (bit 30 set) are another ABI: the native-only sandbox
+ * filter must kill, not run them. */
+static int
+child_x32(void *arg)
+{
+    (void)arg;
+    json_t *prof = rt__sandbox_seccomp_profile();
+    struct kerr err = KERR_INIT;
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (rt_seccomp_load(prof, &err) < 0)
+        return 10;
+    json_decref(prof);
+    syscall(0x40000000 | SYS_getpid);
+    return 11;
+}
+
+static void
+test_sandbox_profile_kills_x32(void **state)
+{
+    (void)state;
+    int st = in_child(child_x32, NULL);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+#endif
+
 int
 main(void)
 {
@@ -370,6 +397,9 @@ main(void)
         cmocka_unit_test(test_load_needs_nnp_or_cap),
         cmocka_unit_test(test_sandbox_profile_lists_disjoint),
         cmocka_unit_test(test_sandbox_profile_refuses),
+#if defined(__x86_64__)
+        cmocka_unit_test(test_sandbox_profile_kills_x32),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
