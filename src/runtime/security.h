@@ -142,6 +142,9 @@ int rt_sandbox_harden_process(json_t *config, json_t *process, struct kerr *err)
  * recorded by rt_sandbox_harden (a kernel without Landlock is tolerated:
  * the other layers still hold, see docs/sandbox.md) and load the stacked
  * kumo seccomp filter when the spec had its own. No-op for other configs.
+ * Afterwards the process can no longer open, by path, anything outside the
+ * container's tree or write outside its writable mounts (fds opened before
+ * keep working): open host files such as exec.fifo before calling it.
  * 0 or -errno.
  */
 int rt_sandbox_enter(json_t *config, struct kerr *err);
