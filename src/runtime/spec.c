@@ -197,6 +197,22 @@ get_strv(json_t *obj, const char *where, const char *key, char ***ret, size_t *r
     return 0;
 }
 
+/*
+ * Fields we parse but do not implement: refusing them (when set) is better
+ * than running a container that silently lacks what the spec asked for.
+ */
+static int
+refuse_set(json_t *obj, const char *where, const char *key, struct kerr *err)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v) || (json_is_string(v) && !*json_string_value(v)) ||
+        (json_is_object(v) && json_object_size(v) == 0) ||
+        (json_is_array(v) && json_array_size(v) == 0))
+        return 0;
+    return kerr_setf(err, ENOTSUP, "%s%s%s: not supported by kumo-runtime", where,
+                     *where ? "." : "", key);
+}
+
 struct name_val {
     const char *name;
     int val;
@@ -413,11 +429,11 @@ spec__parse_process(json_t *proc, struct rt_process *p, bool need_args, struct k
         goto fail;
     p->has_oom_score_adj = has;
     p->oom_score_adj = (int)x;
-    const char *dummy;
-    if ((r = get_str(proc, w, "apparmorProfile", &dummy, err)) < 0)
-        goto fail;
-    if ((r = get_str(proc, w, "selinuxLabel", &dummy, err)) < 0)
-        goto fail;
+    static const char *const unsupported[] = { "apparmorProfile", "selinuxLabel", "scheduler",
+                                               "ioPriority", "execCPUAffinity" };
+    for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++)
+        if ((r = refuse_set(proc, w, unsupported[i], err)) < 0)
+            goto fail;
     return 0;
 fail:
     spec__free_process(p);
@@ -571,6 +587,9 @@ parse_mounts(json_t *mounts, struct rt_spec *s, struct kerr *err)
         if ((r = get_str(v, where, "type", &m->type, err)) < 0)
             return r;
         json_t *o;
+        if ((r = refuse_set(v, where, "uidMappings", err)) < 0 ||
+            (r = refuse_set(v, where, "gidMappings", err)) < 0)
+            return r;
         if ((r = get_typed(v, where, "options", JSON_ARRAY, &o, err)) < 0)
             return r;
         if ((r = spec__mount_options(o, where, m, err)) < 0)
@@ -828,6 +847,14 @@ parse_linux(json_t *lin, struct rt_spec *s, struct kerr *err)
         (r = parse_paths(lin, "readonlyPaths", &s->readonly_paths, &s->n_readonly, err)) < 0)
         return r;
     if ((r = get_str(lin, "linux", "mountLabel", &s->mount_label, err)) < 0)
+        return r;
+    static const char *const unsupported[] = { "timeOffsets", "personality", "intelRdt",
+                                               "mountLabel" };
+    for (size_t k = 0; k < ARRAY_SIZE(unsupported); k++)
+        if ((r = refuse_set(lin, "linux", unsupported[k], err)) < 0)
+            return r;
+    if (s->resources && ((r = refuse_set(s->resources, "linux.resources", "network", err)) < 0 ||
+                         (r = refuse_set(s->resources, "linux.resources", "rdma", err)) < 0))
         return r;
     return 0;
 }

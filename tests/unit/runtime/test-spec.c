@@ -129,6 +129,13 @@ test_field_errors(void **state)
     expect_error(edited("process.rlimits",
                         json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_X", "soft", 1, "hard", 1)),
                  "process.rlimits[0].type");
+    expect_error(edited("linux.timeOffsets", json_pack("{s:{s:i}}", "monotonic", "secs", 1)),
+                 "linux.timeOffsets: not supported");
+    expect_error(edited("process.apparmorProfile", json_string("docker-default")),
+                 "process.apparmorProfile: not supported");
+    expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[{}]}]", "destination", "/x",
+                                            "type", "tmpfs", "source", "t", "uidMappings")),
+                 "mounts[0].uidMappings: not supported");
     expect_error(strdup("{\"ociVersion\": "), "line 1");
     expect_error(strdup("[]"), "expected a JSON object");
     expect_error(strdup("{\"a\":1,\"a\":2}"), "duplicate");
