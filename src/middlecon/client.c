@@ -45,9 +45,10 @@
 #include <unistd.h>
 
 #define MC_DEFAULT_PORT     4222
-#define MC_IN_INITIAL       (64u << 10)
-#define MC_OUT_MAX          (8u << 20) /* queued output beyond the socket buffer */
-#define MC_EVQ_MAX          65536      /* queued events before new ones are dropped */
+#define MC_IN_INITIAL       (16u << 10)  /* input buffer of a quiet session */
+#define MC_BUF_KEEP         (256u << 10) /* larger empty buffers are given back */
+#define MC_OUT_MAX          (8u << 20)   /* queued output beyond the socket buffer */
+#define MC_EVQ_MAX          65536        /* queued events before new ones are dropped */
 #define MC_HANDSHAKE_MS     10000
 #define MC_REQUEST_SLACK_MS 2000 /* how much longer than its timeout a request may take */
 #define MC_DEFAULT_KA_MS    30000
@@ -697,6 +698,11 @@ flush_out(struct mc_client *c)
         c->last_tx_usec = now_usec();
     }
     c->out_off = c->out_len = 0;
+    if (c->out_cap > MC_BUF_KEEP) {
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
     arm_out(c, false);
     return 0;
 }
@@ -935,7 +941,7 @@ static void
 read_input(struct mc_client *c)
 {
     uint64_t gen = c->gen;
-    if (c->in_cap - c->in_len < 4096 && c->in_cap < (size_t)c->max_frame) {
+    if (c->in_cap - c->in_len < 1024 && c->in_cap < (size_t)c->max_frame) {
         size_t cap = c->in_cap ? c->in_cap * 2 : MC_IN_INITIAL;
         uint8_t *p = realloc(c->in, cap);
         if (!p) {
@@ -976,6 +982,13 @@ read_input(struct mc_client *c)
     if (off > 0) {
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
+    }
+    /* After a burst of large frames, do not keep megabytes per idle session. */
+    if (c->in_len == 0 && c->in_cap > MC_BUF_KEEP) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+        return;
     }
     /* A frame larger than the buffer: grow to its size (bounded by max_frame). */
     size_t need;
