@@ -250,6 +250,7 @@ struct worker {
     size_t heap_cap;
     uint8_t *rbuf;
     uint64_t next_tick;
+    uint64_t now; /* monotonic time after the last epoll_wait */
     /* This worker's counters, written only by it; padded away from the
      * fields other threads touch. */
     char pad[64];
@@ -2049,7 +2050,7 @@ session_read(struct worker *w, struct session *s)
                 return -1;
             if (n < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -1;
-            s->last_rx_usec = now_mono_usec();
+            s->last_rx_usec = w->now;
             s->ping_sent = false;
             ST_ADD(s->b, bytes_in, (uint64_t)n);
             ssize_t used = process(w, s, w->rbuf, (size_t)n);
@@ -2092,7 +2093,7 @@ session_read(struct worker *w, struct session *s)
             return -1;
         if (n < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
-        s->last_rx_usec = now_mono_usec();
+        s->last_rx_usec = w->now;
         s->ping_sent = false;
         ST_ADD(s->b, bytes_in, (uint64_t)n);
         s->in_len += (uint32_t)n;
@@ -2168,6 +2169,14 @@ run_timers(struct worker *w, uint64_t now)
     }
 }
 
+/* Time from t to now; 0 when t is later (sessions created by another
+ * thread, or after this loop iteration read the clock). */
+static inline uint64_t
+since(uint64_t now, uint64_t t)
+{
+    return now > t ? now - t : 0;
+}
+
 /* Keepalive, handshake timeouts, purge of finished pending entries. */
 static void
 tick(struct worker *w, uint64_t now)
@@ -2183,11 +2192,11 @@ tick(struct worker *w, uint64_t now)
     pthread_mutex_lock(&w->list_lock);
     for (struct session *s = w->sessions; s; s = s->wnext) {
         bool kill = false;
-        if (!s->welcomed && now - s->created_usec > hs)
+        if (!s->welcomed && since(now, s->created_usec) > hs)
             kill = true;
-        else if (s->welcomed && ka && s->ping_sent && now - s->last_rx_usec > 2 * ka)
+        else if (s->welcomed && ka && s->ping_sent && since(now, s->last_rx_usec) > 2 * ka)
             kill = true; /* pinged and still silent */
-        else if (s->welcomed && ka && now - s->last_rx_usec > ka && !s->ping_sent) {
+        else if (s->welcomed && ka && since(now, s->last_rx_usec) > ka && !s->ping_sent) {
             s->ping_sent = true;
             send_simple(s, FRAME_PING, 0);
         }
@@ -2267,9 +2276,10 @@ worker_main(void *arg)
         tick_usec = TICK_USEC;
     if (tick_usec < 10000)
         tick_usec = 10000;
-    w->next_tick = now_mono_usec() + tick_usec;
+    /* One clock read per loop: reads, timers and ticks share it. */
+    uint64_t now = w->now = now_mono_usec();
+    w->next_tick = now + tick_usec;
     while (!atomic_load(&b->stop)) {
-        uint64_t now = now_mono_usec();
         uint64_t next = w->next_tick;
         pthread_mutex_lock(&w->heap_lock);
         if (w->nheap > 0 && w->heap[0].deadline < next)
@@ -2279,6 +2289,7 @@ worker_main(void *arg)
         int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR)
             break;
+        now = w->now = now_mono_usec();
         for (int i = 0; i < n; i++) {
             uint64_t tag = evs[i].data.u64;
             if (tag == TAG_EVFD) {
@@ -2304,7 +2315,6 @@ worker_main(void *arg)
                 session_flush(s);
         }
         flush_dirty(w);
-        now = now_mono_usec();
         run_timers(w, now);
         if (now >= w->next_tick) {
             tick(w, now);
