@@ -874,15 +874,60 @@ test_event_loop_reconnect(void **state)
     fake_finish(fb);
 }
 
+static void
+script_silent_broker(struct fake *fb)
+{
+    CHECK(fb_accept(fb) == 0);
+    CHECK(fb_read(fb, 5000) == 0);
+    CHECK(fb->f.type == FRAME_HELLO);
+    struct frame w = { .type = FRAME_WELCOME, .id = fb->f.id, .version = 1, .max_frame = 65536 };
+    w.keepalive_ms = 100; /* the client must notice 200 ms of silence */
+    w.name = bs("w1");
+    w.broker = bs("fake");
+    CHECK(fb_send(fb, &w) == 0);
+    /* Hung broker: read the client's PING but never answer it. */
+    CHECK(fb_read(fb, 5000) == 0);
+    CHECK(fb->f.type == FRAME_PING);
+    /* The client gives up on this connection and dials again. */
+    CHECK(fb_read(fb, 5000) == -ECONNRESET);
+    fb_close(fb);
+    fb_handshake(fb);
+}
+
+static void
+test_keepalive_detects_dead_broker(void **state)
+{
+    (void)state;
+    struct fake *fb = fake_start(script_silent_broker);
+    struct mc_client *c = client_for(fb, "w1");
+    mc_set_reconnect(c, 20, 100);
+    assert_int_equal(mc_connect(c, 5000), 0);
+    struct mc_event *ev = NULL;
+    assert_int_equal(mc_recv(c, 5000, &ev), 0);
+    assert_int_equal(ev->type, MC_EVENT_DISCONNECTED);
+    mc_event_free(ev);
+    assert_int_equal(mc_recv(c, 5000, &ev), 0);
+    assert_int_equal(ev->type, MC_EVENT_CONNECTED);
+    mc_event_free(ev);
+    mc_client_free(c);
+    fake_finish(fb);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_handshake),      cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_bad_arguments),  cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_requests),       cmocka_unit_test(test_reconnect),
-        cmocka_unit_test(test_event_loop),     cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_async_requests), cmocka_unit_test(test_event_loop_reconnect),
+        cmocka_unit_test(test_handshake),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_reconnect),
+        cmocka_unit_test(test_event_loop),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_async_requests),
+        cmocka_unit_test(test_event_loop_reconnect),
+        cmocka_unit_test(test_keepalive_detects_dead_broker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
