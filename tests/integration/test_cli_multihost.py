@@ -23,9 +23,11 @@ TIMEOUT = 5.0
 MARGIN = 4.0  # process start-up and scheduling on that machine
 
 
-def kumo(*args, timeout=30):
+def kumo(*args, timeout=30, token=None):
     env = {k: v for k, v in os.environ.items() if k not in ("KUMO_TOKEN", "KUMO_HOSTS")}
     env["KUMO_TIMEOUT"] = "15"  # where a test gives no --timeout: be patient
+    if token:
+        env["KUMO_TOKEN"] = token
     t0 = time.monotonic()
     r = subprocess.run([binary("kumo"), *args], capture_output=True, text=True, timeout=timeout,
                        env=env)
@@ -60,15 +62,21 @@ def signal_tree(pids, sig):
             pass
 
 
+SIGNAL_TOKEN = "kumo-cli-multihost-" + "k" * 20
+
+
 @pytest.fixture
-def three_hosts(netns_hosts):
+def three_hosts(netns_hosts, tmp_path):
     agents = []
+    cfg = tmp_path / "k2i.json"
+    cfg.write_text(json.dumps({"tokens": [
+        {"name": "ops", "token": SIGNAL_TOKEN, "scopes": ["read", "signal"]}]}))
     try:
         for _ in range(3):
             name, ip = netns_hosts.add()
             p = subprocess.Popen(["ip", "netns", "exec", name, binary("k2i"), "--listen",
-                                  f"{ip}:8000"], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
+                                  f"{ip}:8000", "--config", str(cfg)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             agents.append((name, ip, p))
         for _, ip, _ in agents:
             wait_port(ip, 8000, timeout=10)
@@ -127,6 +135,21 @@ def test_ps_and_top_merge_three_hosts_then_partial(three_hosts):
             assert "down" not in hostline
             assert any(l.startswith(n + " ") and l.split()[1] == str(sl.pid) for l in lines)
 
+        # kill through each host's agent: one target per host, all at once.
+        victims = [subprocess.Popen(["sleep", marker + "1"]) for _ in names]
+        try:
+            r, _ = kumo("kill", "-s", "HUP", *(f"{n}:{v.pid}" for n, v in zip(names, victims)),
+                        token=SIGNAL_TOKEN)
+            assert r.returncode == 0, r.stderr
+            for n, v in zip(names, victims):
+                assert f"{n}:{v.pid} HUP sent" in r.stdout
+                assert v.wait(timeout=10) == -signal.SIGHUP
+        finally:
+            for v in victims:
+                if v.poll() is None:
+                    v.kill()
+                v.wait()
+
         # Host 2 stopped (refused), host 3 frozen (accepts, never answers),
         # and an address on the bridge with nothing behind it.
         _, _, p2 = agents[1]
@@ -159,6 +182,19 @@ def test_ps_and_top_merge_three_hosts_then_partial(three_hosts):
         assert f"{names[1]} down: connection refused" in r.stdout
         assert f"{names[2]} down: no answer" in r.stdout
         assert len(r.stderr.splitlines()) == 3
+
+        # kill: the live host delivers, the stopped one is named: exit 2.
+        v = subprocess.Popen(["sleep", marker + "2"])
+        try:
+            r, wall = kumo("kill", "--timeout", str(TIMEOUT), f"{names[0]}:{v.pid}",
+                           f"{names[1]}:{v.pid}", token=SIGNAL_TOKEN)
+            assert r.returncode == 2, (r.stdout, r.stderr)
+            assert v.wait(timeout=10) == -signal.SIGTERM
+            assert r.stderr == f"kumo kill: {names[1]}:{v.pid}: connection refused\n"
+        finally:
+            if v.poll() is None:
+                v.kill()
+            v.wait()
 
         # Nobody answers: exit 1, nothing on stdout.
         r, wall = kumo("ps", "-H", ",".join(all_hosts[1:]), "--timeout", str(TIMEOUT))
