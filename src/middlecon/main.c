@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static void
 usage(FILE *f)
@@ -280,6 +281,16 @@ main(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* Every session is an fd: take the hard limit rather than the usual
+     * soft 1024, up to what --max-sessions can use. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = (rlim_t)o.cfg.max_sessions + 1024;
+        rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            log_warn("raise RLIMIT_NOFILE to %llu: %m", (unsigned long long)rl.rlim_cur);
+    }
 
     struct broker *b = NULL;
     if (broker_new(&o.cfg, &b, &err) < 0) {
