@@ -181,7 +181,7 @@ struct rt_init_args {
     bool cgroupns;        /* the container has its own cgroup namespace */
     const char *bundle;   /* chdir here first: relative paths are bundle-relative */
     char *hook_state;     /* state JSON for in-container hooks, built by the child */
-    pid_t parent_pid; /* the runtime that cloned us (outside our pid ns: 0) */
+    pid_t parent_pid;     /* the runtime that cloned us (outside our pid ns: 0) */
 };
 
 /* Runs in the cloned child; never returns. */
