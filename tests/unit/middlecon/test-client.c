@@ -913,6 +913,64 @@ test_keepalive_detects_dead_broker(void **state)
     fake_finish(fb);
 }
 
+static void
+script_bad_broker(struct fake *fb)
+{
+    /* 1: an oversized length prefix. */
+    fb_handshake(fb);
+    CHECK(!fb->failed);
+    const uint8_t huge[12] = { 0xff, 0xff, 0xff, 0xff, FRAME_MSG };
+    CHECK(write(fb->fd, huge, sizeof(huge)) == sizeof(huge));
+    CHECK(fb_read(fb, 5000) == -ECONNRESET);
+    fb_close(fb);
+    /* 2: garbage that is not a frame at all. */
+    fb_handshake(fb);
+    CHECK(!fb->failed);
+    const uint8_t junk[16] = { 0, 0, 0, 16, 0x7f, 0xee, 0xdd, 0xcc, 1, 2, 3, 4, 5, 6, 7, 8 };
+    CHECK(write(fb->fd, junk, sizeof(junk)) == sizeof(junk));
+    CHECK(fb_read(fb, 5000) == -ECONNRESET);
+    fb_close(fb);
+    /* 3: a valid frame no broker sends to a client. */
+    fb_handshake(fb);
+    CHECK(!fb->failed);
+    struct frame j = { .type = FRAME_JOIN, .room = bs("r") };
+    CHECK(fb_send(fb, &j) == 0);
+    CHECK(fb_read(fb, 5000) == -ECONNRESET);
+    fb_close(fb);
+    /* 4: well-behaved again. */
+    fb_handshake(fb);
+    CHECK(!fb->failed);
+    struct frame m = { .type = FRAME_MSG, .room = bs("r"), .from = bs("x"), .payload = bs("ok") };
+    CHECK(fb_send(fb, &m) == 0);
+    CHECK(fb_read(fb, 5000) == -ECONNRESET);
+}
+
+static void
+test_bad_broker_input(void **state)
+{
+    (void)state;
+    struct fake *fb = fake_start(script_bad_broker);
+    struct mc_client *c = client_for(fb, "w1");
+    mc_set_reconnect(c, 10, 20);
+    assert_int_equal(mc_connect(c, 5000), 0);
+    int disconnects = 0;
+    struct mc_event *ev = NULL;
+    for (;;) {
+        assert_int_equal(mc_recv(c, 5000, &ev), 0);
+        enum mc_event_type t = ev->type;
+        if (t == MC_EVENT_MESSAGE)
+            assert_string_equal((const char *)ev->data, "ok");
+        mc_event_free(ev);
+        if (t == MC_EVENT_MESSAGE)
+            break;
+        if (t == MC_EVENT_DISCONNECTED)
+            disconnects++;
+    }
+    assert_int_equal(disconnects, 3);
+    mc_client_free(c);
+    fake_finish(fb);
+}
+
 int
 main(void)
 {
@@ -928,6 +986,7 @@ main(void)
         cmocka_unit_test(test_async_requests),
         cmocka_unit_test(test_event_loop_reconnect),
         cmocka_unit_test(test_keepalive_detects_dead_broker),
+        cmocka_unit_test(test_bad_broker_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
