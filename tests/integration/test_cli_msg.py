@@ -276,3 +276,16 @@ def test_idle_listener_keeps_its_session(bg):
     r = msg(addr, "request", ROOM, "q")
     assert r.returncode == 0 and r.stdout.strip() == "idler: awake"
     assert "lost" not in lst.err()
+
+
+def test_listen_json_lines(bg, broker):
+    lst = listener(bg, broker, "j", "--json", "--reply", "r")
+    listener(bg, broker, "k")
+    assert msg(broker, "--name", "s", "send", ROOM, 'quote " and\nnewline').returncode == 0
+    assert msg(broker, "--name", "q", "request", ROOM, "ask", "--timeout", "300").returncode == 2
+    lst.wait_for('"type":"request"')
+    events = [json.loads(line) for line in lst.out().splitlines()]
+    assert {"type": "join", "room": ROOM, "from": "k"} in events
+    assert {"type": "message", "room": ROOM, "from": "s",
+            "data": 'quote " and\nnewline'} in events
+    assert {"type": "request", "room": ROOM, "from": "q", "data": "ask"} in events
