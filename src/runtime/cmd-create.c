@@ -45,6 +45,7 @@ cmd_create(struct cli *g, int argc, char **argv)
             o.no_new_keyring = true;
             break;
         case 'f':
+            o.preserve_fds = atoi(optarg);
             break;
         default:
             return 2;

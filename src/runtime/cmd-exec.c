@@ -79,6 +79,7 @@ cmd_exec(struct cli *g, int argc, char **argv)
             nnp = true;
             break;
         case 'f':
+            o.preserve_fds = atoi(optarg);
             break;
         default:
             return 2;

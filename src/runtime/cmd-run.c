@@ -52,8 +52,10 @@ cmd_run(struct cli *g, int argc, char **argv)
         case 'K':
             keep = true;
             break;
-        case 'k':
         case 'f':
+            o.preserve_fds = atoi(optarg);
+            break;
+        case 'k':
             break;
         default:
             return 2;

@@ -650,6 +650,7 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     a.id = id;
     a.sync_fd = sv[1];
     a.no_pivot = opts->no_pivot;
+    a.preserve_fds = opts->preserve_fds > 0 ? opts->preserve_fds : 0;
     a.need_userns_sync = (flags & CLONE_NEWUSER) != 0;
     a.hooks_sync = hooks__has(spec.hooks, "prestart") || hooks__has(spec.hooks, "createRuntime") ||
                    hooks__has(spec.hooks, "createContainer");
@@ -1127,6 +1128,7 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
         }
         if (linux__finalize_process(&p, seccomp, &cerr) < 0)
             goto child_fail;
+        linux__preserve_fds(opts->preserve_fds > 0 ? opts->preserve_fds : 0);
         execve(exe, p.args, p.env ? p.env : (char *[]){ NULL });
         kerr_set(&cerr, errno, "exec '%s'", exe);
     child_fail:

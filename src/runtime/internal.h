@@ -181,6 +181,7 @@ struct rt_init_args {
     bool cgroupns;        /* the container has its own cgroup namespace */
     const char *bundle;   /* chdir here first: relative paths are bundle-relative */
     char *hook_state;     /* state JSON for in-container hooks, built by the child */
+    int preserve_fds;     /* fds 3..3+N-1 survive execve */
     pid_t parent_pid;     /* the runtime that cloned us (outside our pid ns: 0) */
 };
 
@@ -196,6 +197,7 @@ int linux__open_pty(int *ret_master, int *ret_slave, struct kerr *err);
 int linux__setup_user(const struct rt_process *p, struct kerr *err);
 int linux__resolve_exe(const struct rt_process *p, char *buf, size_t cap, struct kerr *err);
 void linux__reset_signals(void);
+void linux__preserve_fds(int n);
 int linux__finalize_process(const struct rt_process *p, json_t *seccomp, struct kerr *err);
 
 /* proc helpers (container.c) */

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
@@ -642,6 +643,22 @@ linux__finalize_process(const struct rt_process *p, json_t *seccomp, struct kerr
     return 0;
 }
 
+/*
+ * Right before execve: fds 3 .. 3+n-1 go to the container (--preserve-fds,
+ * e.g. socket activation); every other fd above stdio is closed on exec, so
+ * nothing the caller left open without O_CLOEXEC leaks into the container.
+ */
+void
+linux__preserve_fds(int n)
+{
+    for (int fd = 3; fd < 3 + n; fd++)
+        fcntl(fd, F_SETFD, 0);
+    if (syscall(SYS_close_range, 3 + n, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = 3 + n; fd < 65536; fd++)
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+}
+
 void
 linux__reset_signals(void)
 {
@@ -860,6 +877,7 @@ linux__init(struct rt_init_args *a)
         dprintf(2, "kumo-runtime: %s\n", err.msg);
         _exit(127);
     }
+    linux__preserve_fds(a->preserve_fds);
     execve(exe, p->args, p->env ? p->env : (char *[]){ NULL });
     dprintf(2, "kumo-runtime: exec '%s': %s\n", exe, strerror(errno));
     _exit(127);

@@ -62,6 +62,7 @@ struct rt_create_opts {
     bool inherit_stdio;
     bool set_stdio; /* give stdio_fds (borrowed) to the container as 0/1/2 */
     int stdio_fds[3];
+    int preserve_fds; /* pass fds 3 .. 3+N-1 on to the container process */
 };
 
 /* A container handle. Opaque; rt_container_free() releases it (the container lives on). */
@@ -134,6 +135,7 @@ struct rt_exec_opts {
     const char *console_socket;
     bool detach;        /* return once the process was exec'd */
     bool inherit_stdio; /* as in rt_create_opts */
+    int preserve_fds;   /* as in rt_create_opts */
 };
 
 /*

@@ -231,3 +231,24 @@ def test_terminal_without_console_socket_is_an_error(rt, tmp_path):
     b = make_bundle(tmp_path, ["true"], terminal=True)
     r = rt("create", "--bundle", b, new_id())
     assert r.returncode != 0 and "console-socket" in r.stderr
+
+
+def test_preserve_fds_and_no_fd_leaks(rt, tmp_path):
+    src = tmp_path / "fd3.txt"
+    src.write_text("through-fd-3\n")
+    b = make_bundle(tmp_path, ["sh", "-c", "cat <&3; ls /proc/self/fd | wc -l"])
+
+    def with_fd3():
+        fd = os.open(str(src), os.O_RDONLY)
+        os.dup2(fd, 3)
+        os.dup2(fd, 7)  # not preserved: must not reach the container
+
+    r = rt("run", "--preserve-fds", "1", "--bundle", b, new_id(), preexec_fn=with_fd3,
+           pass_fds=(3, 7))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == "through-fd-3"
+    assert int(lines[1]) == 5  # 0, 1, 2, 3 and the fd ls uses for the directory
+    # without --preserve-fds the inherited fd 3 is closed as well
+    r = rt("run", "--bundle", b, new_id(), preexec_fn=with_fd3, pass_fds=(3, 7))
+    assert "through-fd-3" not in r.stdout and "Bad file descriptor" in r.stderr
