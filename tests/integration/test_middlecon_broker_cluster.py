@@ -190,6 +190,8 @@ def test_peer_link_protocol_and_takeover(started):
         assert p.welcome["broker"] == "real"
         p.send(m.PEER_SESSION, fid=0, op=m.OP_UP, name="ghost", attrs={"host": "far"})
         p.send(m.PEER_MEMBER, fid=0, op=m.OP_UP, room="room", name="ghost")
+        # A round trip on the link: the announcements have been processed.
+        p.wait_id(p.send(m.PING), types=(m.PONG,))
         return p
 
     p1 = peer_link()
