@@ -112,6 +112,7 @@ cmd_run(struct cli *g, int argc, char **argv)
         }
         kill(pid, sig);
     }
+    rt_container_mark_exited(ct);
     if (!keep && rt_container_delete(ct, true, &err) < 0)
         cli_error(g, "run", id, &err);
     rt_container_free(ct);

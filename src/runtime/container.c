@@ -60,6 +60,7 @@ struct rt_container {
     uint64_t starttime;
     int sync_fd;   /* to the blocked init, only in the creating process */
     bool is_child; /* the init is our child: we can wait for it */
+    bool exited;   /* we reaped the init ourselves: it is stopped */
     bool has_hooks;
     json_t *annotations;
     json_t *config; /* lazily loaded copy of config.json */
@@ -300,6 +301,13 @@ rt_container_state_json(struct rt_container *c, json_t **ret, struct kerr *err)
                         c->annotations ? json_incref(c->annotations) : json_object());
     *ret = j;
     return 0;
+}
+
+void
+rt_container_mark_exited(struct rt_container *c)
+{
+    c->is_child = false;
+    c->exited = true;
 }
 
 pid_t
@@ -799,7 +807,8 @@ int
 rt_container_start(struct rt_container *c, struct kerr *err)
 {
     char path[PATH_MAX];
-    enum rt_status s = compute_status(c);
+    /* A handle that still holds the init's socket knows it is created and waiting. */
+    enum rt_status s = c->sync_fd >= 0 ? RT_STATUS_CREATED : compute_status(c);
     if (s != RT_STATUS_CREATED)
         return kerr_setf(err, EINVAL, "container '%s' is %s, not created", c->id,
                          rt_status_name(s));
@@ -875,7 +884,7 @@ wait_gone(struct rt_container *c, int timeout_ms)
 int
 rt_container_delete(struct rt_container *c, bool force, struct kerr *err)
 {
-    enum rt_status s = compute_status(c);
+    enum rt_status s = c->exited ? RT_STATUS_STOPPED : compute_status(c);
     struct rt_cgroup cg;
     int r;
     if ((s == RT_STATUS_RUNNING || s == RT_STATUS_PAUSED) && !force)
@@ -923,6 +932,7 @@ rt_container_wait(struct rt_container *c, int *ret_exit, struct kerr *err)
             return kerr_set(err, errno, "wait for pid %d", (int)c->pid);
     }
     c->is_child = false;
+    c->exited = true;
     *ret_exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return 0;
 }

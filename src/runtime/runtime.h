@@ -112,6 +112,9 @@ int rt_container_delete(struct rt_container *c, bool force, struct kerr *err);
 /* Wait for the init to exit if it is our child; returns its exit status (128+sig if killed). */
 int rt_container_wait(struct rt_container *c, int *ret_exit, struct kerr *err);
 
+/* Tell the handle its init was reaped by the caller (e.g. a SIGCHLD loop). */
+void rt_container_mark_exited(struct rt_container *c);
+
 /* Freeze / thaw every process of the container (freezer cgroup). */
 int rt_container_pause(struct rt_container *c, struct kerr *err);
 int rt_container_resume(struct rt_container *c, struct kerr *err);
