@@ -1083,7 +1083,7 @@ conn_timers(struct mc_client *c, uint64_t now)
  * then handle what is ready. Called and returns with c->mu held and
  * c->reading set by the caller.
  */
-static void
+static int
 do_io(struct mc_client *c, uint64_t until_usec)
 {
     uint64_t now = now_usec();
@@ -1101,6 +1101,7 @@ do_io(struct mc_client *c, uint64_t until_usec)
     struct epoll_event evs[2];
     pthread_mutex_unlock(&c->mu);
     int n = epoll_wait(c->epfd, evs, 2, timeout_ms);
+    int err = n < 0 ? -errno : 0;
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u32 == TAG_EVFD) {
@@ -1122,16 +1123,18 @@ do_io(struct mc_client *c, uint64_t until_usec)
     run_timers(c, now_usec());
     if (c->event_fn && c->evq_head && !c->in_process)
         signal_evfd(c);
+    return err == -EINTR ? -EINTR : 0;
 }
 
 typedef bool (*pred_fn)(struct mc_client *c, void *arg);
 
 /*
  * Block (c->mu held) until pred holds or deadline passes: as the reader if
- * nobody else is, otherwise on the condition variable. 0 or -ETIMEDOUT.
+ * nobody else is, otherwise on the condition variable. 0, -ETIMEDOUT, or
+ * with intr, -EINTR when a signal interrupted the reader's wait.
  */
 static int
-wait_until(struct mc_client *c, uint64_t deadline, pred_fn pred, void *arg)
+wait_until(struct mc_client *c, uint64_t deadline, pred_fn pred, void *arg, bool intr)
 {
     for (;;) {
         if (pred(c, arg))
@@ -1141,9 +1144,11 @@ wait_until(struct mc_client *c, uint64_t deadline, pred_fn pred, void *arg)
             return -ETIMEDOUT;
         if (!c->reading) {
             c->reading = true;
-            do_io(c, deadline);
+            int r = do_io(c, deadline);
             c->reading = false;
             pthread_cond_broadcast(&c->cv);
+            if (r == -EINTR && intr && !pred(c, arg))
+                return -EINTR;
         } else {
             /* Wake up at the deadline, and now and then to take over reading. */
             uint64_t until = deadline;
@@ -1201,7 +1206,7 @@ static int
 wait_flushed(struct mc_client *c, uint64_t deadline)
 {
     uint64_t gen = c->gen;
-    if (wait_until(c, deadline, pred_flushed, &gen) < 0)
+    if (wait_until(c, deadline, pred_flushed, &gen, false) < 0)
         return -ETIMEDOUT;
     return c->state == ST_UP && c->gen == gen ? 0 : -ECONNRESET;
 }
@@ -1215,7 +1220,7 @@ send_frame_wait(struct mc_client *c, const struct frame *f, uint64_t deadline)
         if (r != -ENOBUFS)
             return r;
         size_t need = frame_size(f);
-        if (wait_until(c, deadline, pred_out_room, &need) < 0)
+        if (wait_until(c, deadline, pred_out_room, &need, false) < 0)
             return -ETIMEDOUT;
     }
 }
@@ -1232,7 +1237,7 @@ call(struct mc_client *c, struct frame *f, enum pkind kind, uint32_t timeout_ms,
     pending_add(c, &p, f->id, kind);
     int r = send_frame_wait(c, f, deadline);
     if (r >= 0)
-        r = wait_until(c, deadline, pred_pending, &p);
+        r = wait_until(c, deadline, pred_pending, &p, false);
     pending_remove(c, &p);
     if (r < 0) {
         /* A late answer finds no pending call and is dropped. */
@@ -1408,7 +1413,7 @@ mc_connect(struct mc_client *c, int timeout_ms)
         c->backoff_ms = 0;
         start_connect(c);
     }
-    r = wait_until(c, deadline_after(timeout_ms), pred_connected, NULL);
+    r = wait_until(c, deadline_after(timeout_ms), pred_connected, NULL, false);
     if (r < 0) {
         if (!c->ever_up) {
             close_socket(c);
@@ -1600,7 +1605,7 @@ mc_recv(struct mc_client *c, int timeout_ms, struct mc_event **ret_ev)
         c->reading = false;
         pthread_cond_broadcast(&c->cv);
     } else {
-        r = wait_until(c, deadline_after(timeout_ms), pred_event, NULL);
+        r = wait_until(c, deadline_after(timeout_ms), pred_event, NULL, true);
     }
     if (r == 0) {
         struct evnode *n = pop_event(c);

@@ -264,8 +264,10 @@ int mc_flush(struct mc_client *c, int timeout_ms);
 
 /*
  * Wait up to timeout_ms (< 0: forever, 0: poll) for the next event.
- * Returns 0 with *ret_ev (mc_event_free() it), -ETIMEDOUT, or -ENOTCONN
- * when the client is not connected and will not reconnect. While it waits
+ * Returns 0 with *ret_ev (mc_event_free() it), -ETIMEDOUT, -EINTR (a
+ * signal arrived while this thread waited on the socket; other calls retry
+ * instead), or -ENOTCONN when the client is not connected and will not
+ * reconnect. While it waits
  * the call also drives I/O and reconnection.
  */
 int mc_recv(struct mc_client *c, int timeout_ms, struct mc_event **ret_ev);
