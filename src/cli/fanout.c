@@ -27,9 +27,10 @@
 struct fanout {
     CURLM *multi;
     struct fanout_opts opts;
-    char *auth_header;      /* "Authorization: Bearer …" */
-    int epfd;               /* the sockets curl asks us to watch */
-    uint64_t deadline_usec; /* curl's next timeout (monotonic), 0 = none */
+    char *auth_header;        /* "Authorization: Bearer …" */
+    int epfd;                 /* the sockets curl asks us to watch */
+    uint64_t deadline_usec;   /* curl's next timeout (monotonic), 0 = none */
+    const atomic_bool *abort; /* set by another thread to stop a run */
 };
 
 static bool curl_ready;
@@ -136,6 +137,12 @@ fanout_free(struct fanout *f)
     }
     free(f);
     return NULL;
+}
+
+void
+fanout_set_abort(struct fanout *f, const atomic_bool *flag)
+{
+    f->abort = flag;
 }
 
 void
@@ -400,13 +407,18 @@ fanout_run_cb(struct fanout *f, struct fanout_req *reqs, size_t n, fanout_done_f
         }
         if (!running)
             break;
+        if (f->abort && atomic_load(f->abort)) {
+            r = kerr_setf(err, ECANCELED, "cancelled");
+            goto out;
+        }
 
         /* Sleep until a socket is ready or curl's timer is due (at most 1 s). */
-        int wait_ms = 1000;
+        int wait_ms = f->abort ? 100 : 1000;
         if (f->deadline_usec) {
             uint64_t now = now_mono_usec();
             uint64_t left_us = f->deadline_usec > now ? f->deadline_usec - now : 0;
-            wait_ms = left_us / 1000 < 1000 ? (int)((left_us + 999) / 1000) : 1000;
+            if (left_us / 1000 < (uint64_t)wait_ms)
+                wait_ms = (int)((left_us + 999) / 1000);
         }
         struct epoll_event evs[256];
         int ne = epoll_wait(f->epfd, evs, 256, wait_ms);

@@ -14,6 +14,7 @@
 
 #include "sbuf.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -79,6 +80,12 @@ int fanout_run_cb(struct fanout *f, struct fanout_req *reqs, size_t n, fanout_do
 
 /* Free what a request owns (path, body, response); the struct can be reused. */
 void fanout_req_clear(struct fanout_req *r);
+
+/*
+ * Make runs of f give up (-ECANCELED) within ~100 ms once *flag becomes
+ * true; flag is borrowed and may be set from another thread. NULL clears.
+ */
+void fanout_set_abort(struct fanout *f, const atomic_bool *flag);
 
 /* Frees f and its connections; accepts NULL; returns NULL. */
 struct fanout *fanout_free(struct fanout *f);

@@ -73,20 +73,23 @@ top_relayout(struct top *t)
 }
 
 int
-top_refresh(struct top *t, struct kerr *err)
+top_query(const struct top *t, char **ret_path)
 {
     struct sbuf path = SBUF_INIT;
     /* The agents cut the list only when a limit is set (sorted by the same key). */
     int r = proclist_query(&path, t->cols, t->ncols, t->sort, 1, &t->filter, t->limit, false);
     if (r < 0) {
         sbuf_free(&path);
-        return kerr_set(err, -r, "query");
-    }
-    r = fetch_round(t->f, &t->conn.hosts, path.data, true, &t->pl, t->res, err);
-    sbuf_free(&path);
-    if (r < 0)
         return r;
-    t->failed = r;
+    }
+    *ret_path = sbuf_take(&path);
+    return 0;
+}
+
+int
+top_absorb(struct top *t, int failed)
+{
+    t->failed = failed;
     for (size_t i = 0; i < t->conn.hosts.n; i++) {
         if (!t->res[i].err[0])
             t->any_ok = true;
@@ -95,7 +98,21 @@ top_refresh(struct top *t, struct kerr *err)
             t->ever_failed++;
         }
     }
-    if (top_relayout(t) < 0)
+    return top_relayout(t);
+}
+
+int
+top_refresh(struct top *t, struct kerr *err)
+{
+    char *path = NULL;
+    int r = top_query(t, &path);
+    if (r < 0)
+        return kerr_set(err, -r, "query");
+    r = fetch_round(t->f, &t->conn.hosts, path, true, &t->pl, t->res, err);
+    free(path);
+    if (r < 0)
+        return r;
+    if (top_absorb(t, r) < 0)
         return kerr_set(err, ENOMEM, "layout");
     return 0;
 }

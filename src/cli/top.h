@@ -58,6 +58,16 @@ int top_start(struct top *t, struct kerr *err);
  */
 int top_refresh(struct top *t, struct kerr *err);
 
+/* The agent request path for the current options (new string, free()). 0 or -ENOMEM. */
+int top_query(const struct top *t, char **ret_path);
+
+/*
+ * Take in a finished round whose rows and host results are already in
+ * t->pl and t->res (failed = hosts that failed): update the failure
+ * bookkeeping and the layout. 0 or -ENOMEM.
+ */
+int top_absorb(struct top *t, int failed);
+
 /* Re-filter, re-sort and rebuild header and table from the last data. */
 int top_relayout(struct top *t);
 

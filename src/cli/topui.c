@@ -7,18 +7,23 @@
  * timeout, since slow hosts are cut off by the fan-out. Main thread only.
  */
 #include "topui.h"
+#include "cleanup.h"
 #include "cli.h"
 #include "kerr.h"
 #include "signals.h"
 #include "util.h"
 
 #include <curses.h>
+#include <errno.h>
 #include <locale.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define KEY_POLL_MS 100
 
 struct ui {
     struct top *t;
@@ -136,7 +141,7 @@ prompt(struct ui *u, const char *label, char *buf, size_t cap)
     int r = getnstr(buf, (int)cap - 1);
     noecho();
     curs_set(0);
-    timeout(KEY_POLL_MS);
+    timeout(0);
     if (r == ERR || buf[0] == '\0')
         return false;
     return true;
@@ -198,133 +203,269 @@ set_user_filter(struct ui *u)
         procfilter_add_users(&t->filter, buf, NULL);
 }
 
+/*
+ * A refresh runs on a worker thread so that keys are handled while slow
+ * hosts are awaited. Hand-off without locks: the worker owns job->f,
+ * job->path, job->pl and job->res from job_start() until the main thread
+ * has joined it in job_finish(); it only reads t->conn (never changed
+ * while the screen runs). It reports completion through an eventfd that
+ * the main loop polls next to the terminal.
+ */
+struct job {
+    struct top *t;
+    pthread_t th;
+    bool running;
+    int efd;
+    struct fanout *f;
+    char *path;
+    struct proclist pl;
+    struct fetch_host *res;
+    int result;
+    struct kerr err;
+    atomic_bool stop; /* set on quit: the worker's fan-out gives up */
+};
+
+static void *
+job_main(void *arg)
+{
+    struct job *j = arg;
+    uint64_t one = 1;
+    j->result = fetch_round(j->f, &j->t->conn.hosts, j->path, true, &j->pl, j->res, &j->err);
+    while (write(j->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+static int
+job_init(struct job *j, struct top *t)
+{
+    memset(j, 0, sizeof(*j));
+    j->t = t;
+    j->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    j->f = fanout_new(&t->conn.fo);
+    j->res = calloc(t->conn.hosts.n, sizeof(*j->res));
+    if (j->efd < 0 || !j->f || !j->res)
+        return -ENOMEM;
+    atomic_init(&j->stop, false);
+    fanout_set_abort(j->f, &j->stop);
+    return 0;
+}
+
+static int
+job_start(struct job *j)
+{
+    free(j->path);
+    j->path = NULL;
+    int r = top_query(j->t, &j->path);
+    if (r < 0)
+        return r;
+    kerr_clear(&j->err);
+    r = pthread_create(&j->th, NULL, job_main, j);
+    if (r != 0)
+        return -r;
+    j->running = true;
+    return 0;
+}
+
+/* Join the finished worker and swap its round in as the one shown. */
+static void
+job_finish(struct job *j, struct ui *u)
+{
+    struct top *t = j->t;
+    uint64_t v;
+    pthread_join(j->th, NULL);
+    j->running = false;
+    while (read(j->efd, &v, sizeof(v)) < 0 && errno == EINTR)
+        ;
+    if (j->result < 0) {
+        snprintf(u->status, sizeof(u->status), "refresh failed: %.400s", j->err.msg);
+        return;
+    }
+    struct proclist pl = t->pl;
+    t->pl = j->pl;
+    j->pl = pl;
+    struct fetch_host *res = t->res;
+    t->res = j->res;
+    j->res = res;
+    /* The old round's documents go now, while no thread uses them. */
+    proclist_clear(&j->pl);
+    fetch_hosts_clear(j->res, t->conn.hosts.n);
+    if (top_absorb(t, j->result) < 0)
+        snprintf(u->status, sizeof(u->status), "refresh failed: out of memory");
+}
+
+static void
+job_free(struct job *j)
+{
+    if (j->running) {
+        atomic_store(&j->stop, true);
+        pthread_join(j->th, NULL); /* within ~100 ms: the fan-out checks stop */
+    }
+    proclist_clear(&j->pl);
+    if (j->res)
+        fetch_hosts_clear(j->res, j->t->conn.hosts.n);
+    free(j->res);
+    free(j->path);
+    fanout_free(j->f);
+    safe_close(j->efd);
+}
+
 int
 topui_run(struct top *t)
 {
     struct ui u = { .t = t };
-    struct kerr err = KERR_INIT;
+
+    struct job job;
+    if (job_init(&job, t) < 0) {
+        job_free(&job);
+        fprintf(stderr, "kumo top: cannot set up HTTP client\n");
+        return CLI_EXIT_ERROR;
+    }
 
     setlocale(LC_ALL, "");
-    if (!initscr())
+    if (!initscr()) {
+        job_free(&job);
         return CLI_EXIT_ERROR;
+    }
     cbreak();
     noecho();
     keypad(stdscr, TRUE);
     curs_set(0);
-    timeout(KEY_POLL_MS);
+    timeout(0);
 
     uint64_t next = 0;
-    bool quit = false;
+    bool quit = false, pending = false;
+    snprintf(u.status, sizeof(u.status), "asking %zu hosts...", t->conn.hosts.n);
+    draw(&u);
     while (!quit) {
         uint64_t now = now_mono_usec();
-        if (now >= next) {
-            kerr_clear(&err);
-            if (top_refresh(t, &err) < 0)
-                snprintf(u.status, sizeof(u.status), "refresh failed: %.400s", err.msg);
-            next = now_mono_usec() + t->delay_usec;
+        if (!job.running && now >= next) {
+            if (job_start(&job) < 0) {
+                snprintf(u.status, sizeof(u.status), "refresh failed: cannot start");
+                next = now + t->delay_usec;
+                draw(&u);
+            }
+        }
+        int wait_ms = 1000;
+        if (!job.running && next > now)
+            wait_ms = (next - now) / 1000 < 1000 ? (int)((next - now) / 1000) + 1 : 1000;
+        struct pollfd pfd[2] = { { STDIN_FILENO, POLLIN, 0 }, { job.efd, POLLIN, 0 } };
+        if (poll(pfd, 2, wait_ms) < 0 && errno != EINTR)
+            break;
+        if (job.running && (pfd[1].revents & POLLIN)) {
+            if (strncmp(u.status, "asking ", 7) == 0)
+                u.status[0] = '\0';
+            job_finish(&job, &u);
+            next = pending ? 0 : now_mono_usec() + t->delay_usec;
+            pending = false;
             draw(&u);
         }
-        int ch = getch();
-        if (ch == ERR)
-            continue;
-        int page = LINES / 2 > 1 ? LINES / 2 : 1;
-        bool refetch = false, relayout = false;
-        u.status[0] = '\0';
-        u.show_help = false;
-        switch (ch) {
-        case 'q':
-        case 'Q':
-            quit = true;
-            break;
-        case 'P':
-            top_sort_by(t, cols_find("rcpu"), true);
-            relayout = true;
-            break;
-        case 'M':
-            top_sort_by(t, cols_find("rss"), true);
-            relayout = true;
-            break;
-        case 'N':
-            top_sort_by(t, cols_find("pid"), true);
-            relayout = true;
-            break;
-        case 'T':
-            top_sort_by(t, cols_find("time+"), true);
-            relayout = true;
-            break;
-        case 'R':
-            t->sort[0].desc = !t->sort[0].desc;
-            relayout = true;
-            break;
-        case '<':
-        case '>': {
-            int i = top_sort_index(t);
-            if (i < 0)
-                i = 0;
-            else if (ch == '<' && i > 0)
-                i--;
-            else if (ch == '>' && (size_t)i + 1 < t->ncols)
-                i++;
-            top_sort_by(t, t->cols[i].def, t->sort[0].desc);
-            relayout = true;
-            break;
+        int ch;
+        while (!quit && (ch = getch()) != ERR) {
+            int page = LINES / 2 > 1 ? LINES / 2 : 1;
+            bool refetch = false, relayout = false;
+            u.status[0] = '\0';
+            u.show_help = false;
+            switch (ch) {
+            case 'q':
+            case 'Q':
+                quit = true;
+                break;
+            case 'P':
+                top_sort_by(t, cols_find("rcpu"), true);
+                relayout = true;
+                break;
+            case 'M':
+                top_sort_by(t, cols_find("rss"), true);
+                relayout = true;
+                break;
+            case 'N':
+                top_sort_by(t, cols_find("pid"), true);
+                relayout = true;
+                break;
+            case 'T':
+                top_sort_by(t, cols_find("time+"), true);
+                relayout = true;
+                break;
+            case 'R':
+                t->sort[0].desc = !t->sort[0].desc;
+                relayout = true;
+                break;
+            case '<':
+            case '>': {
+                int i = top_sort_index(t);
+                if (i < 0)
+                    i = 0;
+                else if (ch == '<' && i > 0)
+                    i--;
+                else if (ch == '>' && (size_t)i + 1 < t->ncols)
+                    i++;
+                top_sort_by(t, t->cols[i].def, t->sort[0].desc);
+                relayout = true;
+                break;
+            }
+            case '/':
+            case 'o':
+                set_cmd_filter(&u);
+                refetch = true;
+                break;
+            case 'u':
+                set_user_filter(&u);
+                refetch = true;
+                break;
+            case 'H':
+                t->filter.threads = !t->filter.threads;
+                refetch = true;
+                break;
+            case 'k':
+                do_signal(&u);
+                refetch = true;
+                break;
+            case 'h':
+            case '?':
+                u.show_help = true;
+                break;
+            case ' ':
+                refetch = true;
+                break;
+            case KEY_UP:
+                if (u.scroll > 0)
+                    u.scroll--;
+                break;
+            case KEY_DOWN:
+                u.scroll++;
+                break;
+            case KEY_PPAGE:
+                u.scroll = u.scroll > (size_t)page ? u.scroll - (size_t)page : 0;
+                break;
+            case KEY_NPAGE:
+                u.scroll += (size_t)page;
+                break;
+            case KEY_HOME:
+                u.scroll = 0;
+                break;
+            case KEY_END:
+                u.scroll = (size_t)-1 / 2;
+                break;
+            case KEY_RESIZE:
+                break;
+            default:
+                snprintf(u.status, sizeof(u.status), "unknown key (h for help)");
+                break;
+            }
+            if (refetch) {
+                if (job.running)
+                    pending = true; /* the round in flight used the old options */
+                else
+                    next = 0;
+            } else if (relayout) {
+                top_relayout(t);
+            }
+            if (!quit)
+                draw(&u);
         }
-        case '/':
-        case 'o':
-            set_cmd_filter(&u);
-            refetch = true;
-            break;
-        case 'u':
-            set_user_filter(&u);
-            refetch = true;
-            break;
-        case 'H':
-            t->filter.threads = !t->filter.threads;
-            refetch = true;
-            break;
-        case 'k':
-            do_signal(&u);
-            refetch = true;
-            break;
-        case 'h':
-        case '?':
-            u.show_help = true;
-            break;
-        case ' ':
-            refetch = true;
-            break;
-        case KEY_UP:
-            if (u.scroll > 0)
-                u.scroll--;
-            break;
-        case KEY_DOWN:
-            u.scroll++;
-            break;
-        case KEY_PPAGE:
-            u.scroll = u.scroll > (size_t)page ? u.scroll - (size_t)page : 0;
-            break;
-        case KEY_NPAGE:
-            u.scroll += (size_t)page;
-            break;
-        case KEY_HOME:
-            u.scroll = 0;
-            break;
-        case KEY_END:
-            u.scroll = (size_t)-1 / 2;
-            break;
-        case KEY_RESIZE:
-            break;
-        default:
-            snprintf(u.status, sizeof(u.status), "unknown key (h for help)");
-            break;
-        }
-        if (refetch)
-            next = 0;
-        else if (relayout)
-            top_relayout(t);
-        if (!quit && !refetch)
-            draw(&u);
     }
     endwin();
+    job_free(&job);
     return t->any_ok ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 }
