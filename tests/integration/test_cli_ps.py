@@ -11,6 +11,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -411,3 +412,44 @@ def test_ps_on_a_terminal_cuts_lines(agent, sleepers):
         p.kill()
         p.wait()
         shutil.rmtree(os.path.dirname(out), ignore_errors=True)
+
+
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+def test_top_stays_responsive_with_a_stalled_host(agent):
+    """A host that accepts but never answers: the screen still takes keys
+    while the round waits, and q quits at once instead of after --timeout."""
+    stall = socket.socket()
+    stall.bind(("127.0.0.1", 0))
+    stall.listen(8)  # never accepted: connections sit in the backlog, unanswered
+    port = stall.getsockname()[1]
+    session = f"kumotopst{os.getpid()}"
+    cmd = (f"{binary('kumo')} top -d 0.5 --timeout 20 -H {agent},127.0.0.1:{port}; "
+           f"echo KUMO-EXIT=$?; sleep 30")
+
+    def screen():
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                              capture_output=True, text=True).stdout
+
+    def wait_for(pred, timeout):
+        deadline = time.monotonic() + timeout
+        s = ""
+        while time.monotonic() < deadline:
+            s = screen()
+            if pred(s):
+                return s
+            time.sleep(0.05)
+        raise AssertionError("screen never matched:\n" + s)
+
+    try:
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
+                        "env", "TERM=xterm", "sh", "-c", cmd], check=True)
+        wait_for(lambda s: "asking 2 hosts" in s, 10)
+        subprocess.run(["tmux", "send-keys", "-t", session, "h"], check=True)
+        wait_for(lambda s: "P/M/N/T sort" in s, 3)
+        t0 = time.monotonic()
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        wait_for(lambda s: "KUMO-EXIT=" in s, 5)
+        assert time.monotonic() - t0 < 5
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        stall.close()
