@@ -76,6 +76,7 @@ cmd_run(struct cli *g, int argc, char **argv)
         sigprocmask(SIG_BLOCK, &fwd, &old);
 
     struct rt_container *ct = NULL;
+    o.start_now = true;
     if (rt_container_create(g->root, id, bundle, &o, &ct, &err) < 0)
         return cli_error(g, "run", id, &err);
     if (rt_container_start(ct, &err) < 0) {

@@ -61,6 +61,7 @@ struct rt_container {
     int sync_fd;   /* to the blocked init, only in the creating process */
     bool is_child; /* the init is our child: we can wait for it */
     bool exited;   /* we reaped the init ourselves: it is stopped */
+    bool started;  /* created with start_now: the init did not wait for start */
     bool has_hooks;
     json_t *annotations;
     json_t *config; /* lazily loaded copy of config.json */
@@ -579,12 +580,11 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     }
 
     snprintf(path, sizeof(path), "%s/exec.fifo", c->dir);
-    if (mkfifo(path, 0600) < 0) {
+    if (!opts->start_now && mkfifo(path, 0600) < 0) {
         r = kerr_set(err, errno, "mkfifo '%s'", path);
         goto fail_cg;
     }
-    a.fifo_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (a.fifo_fd < 0) {
+    if (!opts->start_now && (a.fifo_fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
         r = kerr_set(err, errno, "open '%s'", path);
         goto fail_cg;
     }
@@ -658,6 +658,8 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     a.id = id;
     a.sync_fd = sv[1];
     a.no_pivot = opts->no_pivot;
+    a.start_now = opts->start_now;
+    c->started = opts->start_now;
     a.preserve_fds = opts->preserve_fds > 0 ? opts->preserve_fds : 0;
     a.need_userns_sync = (flags & CLONE_NEWUSER) != 0;
     a.hooks_sync = hooks__has(spec.hooks, "prestart") || hooks__has(spec.hooks, "createRuntime") ||
@@ -755,7 +757,7 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         r = kerr_set(err, errno ? errno : EIO, "write '%s'", path);
         goto fail_child;
     }
-    if ((r = state_write(c, "created", err)) < 0)
+    if ((r = state_write(c, opts->start_now ? "running" : "created", err)) < 0)
         goto fail_child;
     if (opts->pid_file && (r = write_pid_file(opts->pid_file, pid, err)) < 0)
         goto fail_child;
@@ -807,6 +809,11 @@ int
 rt_container_start(struct rt_container *c, struct kerr *err)
 {
     char path[PATH_MAX];
+    if (c->started) {
+        c->started = false;
+        c->sync_fd = safe_close(c->sync_fd);
+        goto poststart;
+    }
     /* A handle that still holds the init's socket knows it is created and waiting. */
     enum rt_status s = c->sync_fd >= 0 ? RT_STATUS_CREATED : compute_status(c);
     if (s != RT_STATUS_CREATED)
@@ -826,6 +833,7 @@ rt_container_start(struct rt_container *c, struct kerr *err)
     }
     c->sync_fd = safe_close(c->sync_fd);
     unlink(path);
+poststart:
     if (c->has_hooks) {
         json_t *cfg = rt_container_config(c, NULL);
         json_t *hooks = json_object_get(cfg, "hooks");

@@ -182,6 +182,7 @@ struct rt_init_args {
     const char *bundle;   /* chdir here first: relative paths are bundle-relative */
     char *hook_state;     /* state JSON for in-container hooks, built by the child */
     int preserve_fds;     /* fds 3..3+N-1 survive execve */
+    bool start_now;       /* do not wait for start (run) */
     pid_t parent_pid;     /* the runtime that cloned us (outside our pid ns: 0) */
 };
 

@@ -865,7 +865,8 @@ linux__init(struct rt_init_args *a)
         _exit(1);
     linux__sync_send(a->sync_fd, 'R', 0, NULL);
 
-    wait_for_start(a);
+    if (!a->start_now)
+        wait_for_start(a);
     close(a->fifo_fd);
     close(a->sync_fd);
     if (a->hook_state && s->hooks &&

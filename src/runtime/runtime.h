@@ -63,6 +63,12 @@ struct rt_create_opts {
     bool set_stdio; /* give stdio_fds (borrowed) to the container as 0/1/2 */
     int stdio_fds[3];
     int preserve_fds; /* pass fds 3 .. 3+N-1 on to the container process */
+    /*
+     * run: the init goes on to execve as soon as it is set up, without
+     * exec.fifo or a start round trip; rt_container_start() then only runs
+     * the poststart hooks.
+     */
+    bool start_now;
 };
 
 /* A container handle. Opaque; rt_container_free() releases it (the container lives on). */

@@ -33,9 +33,10 @@ def kumo_cgroups(prefix):
     return out
 
 
-def mounts():
+def mounts(under):
+    """Our mounts: other tests may mount and unmount elsewhere concurrently."""
     with open("/proc/self/mountinfo") as f:
-        return f.read()
+        return [ln for ln in f if str(under) in ln]
 
 
 def edit_config(bundle, fn):
@@ -93,14 +94,14 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_bad_config(rt, tmp_path, case):
     name, fn, *needles = case
-    before_mnt = mounts()
+    before_mnt = mounts(tmp_path)
     b = make_bundle(tmp_path, ["true"], rootfs=(name != "missing rootfs"))
     edit_config(b, fn)
     cid = new_id()
     expect_fail(rt, ["create", "--bundle", b, cid], *needles)
     assert not os.path.exists(os.path.join(rt.root, cid))
     assert kumo_cgroups(cid) == set()
-    assert mounts() == before_mnt
+    assert mounts(tmp_path) == before_mnt == []
 
 
 def test_malformed_and_missing_config(rt, tmp_path):
@@ -133,7 +134,7 @@ def test_bad_ids(rt, tmp_path):
 
 def test_1000_failed_creates_leave_nothing(rt, tmp_path):
     """Early (parse) and late (inside the init, after cgroups) failures alike."""
-    before_mnt = mounts()
+    before_mnt = mounts(tmp_path)
     prefix = new_id("bad")
     fd_before = len(os.listdir("/proc/self/fd"))
     early = make_bundle(tmp_path, ["true"], name="early")
@@ -153,7 +154,7 @@ def test_1000_failed_creates_leave_nothing(rt, tmp_path):
     assert failures == 1000
     assert os.listdir(rt.root) == []
     assert kumo_cgroups(prefix) == set()
-    assert mounts() == before_mnt
+    assert mounts(tmp_path) == before_mnt == []
     assert len(os.listdir("/proc/self/fd")) == fd_before
     # the late failures say what failed
     assert "/no/such/program" in rt("create", "--bundle", late, "x1").stderr
