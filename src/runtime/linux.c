@@ -728,6 +728,11 @@ linux__init(struct rt_init_args *a)
             die(a, &err);
         }
     }
+    /*
+     * Until execve (which resets it) nobody else may open us through /proc:
+     * we still run the runtime's binary (CVE-2019-5736) and hold its fds.
+     */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (a->userns_fd >= 0 && setns(a->userns_fd, CLONE_NEWUSER) < 0) {
         kerr_set(&err, errno, "join the user namespace");
         die(a, &err);
