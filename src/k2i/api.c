@@ -299,6 +299,8 @@ handle_info(struct k2i *k, struct api_response *resp)
     jw_i64(b, k->self_pid);
     sbuf_puts(b, ",\"privsep\":");
     sbuf_puts(b, k->parent_pid ? "true" : "false");
+    sbuf_puts(b, ",\"seccomp\":");
+    sbuf_puts(b, k->seccomp ? "true" : "false");
     sbuf_puts(b, ",\"api\":[\"/v1/\",\"/v1/config\",\"/v1/host\",\"/v1/proc\","
                  "\"/v1/proc/self\",\"/v1/proc/{pid}\",\"/v1/proc/{pid}/threads\","
                  "\"/v1/proc/cmd/{name}\",\"/v1/proc/{pid}/signal\",\"/metrics\"]}\n");
@@ -347,6 +349,8 @@ handle_config(struct k2i *k, struct api_response *resp)
     }
     sbuf_puts(b, ",\"privsep\":");
     sbuf_puts(b, k->parent_pid ? "true" : "false");
+    sbuf_puts(b, ",\"seccomp\":");
+    sbuf_puts(b, k->seccomp ? "true" : "false");
     sbuf_puts(b, ",\"user\":");
     jw_cstr(b, c->user ? c->user : "");
     sbuf_puts(b, ",\"sample_interval_ms\":");

@@ -54,6 +54,7 @@ struct k2i {
     const struct k2i_privops *priv;
     void *priv_ctx;
     bool ns_via_priv; /* this process cannot read other users' ns/ links */
+    bool seccomp;     /* the syscall filter is (about to be) on */
     pid_t self_pid;   /* the HTTP-facing process */
     pid_t parent_pid; /* the privileged parent, 0 without privsep */
     long hz;

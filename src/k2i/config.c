@@ -24,6 +24,7 @@ k2i_config_init(struct k2i_config *cfg)
     if (!cfg->user)
         return -ENOMEM;
     cfg->privsep = true;
+    cfg->seccomp = true;
     cfg->sample_interval_usec = 1000000;
     cfg->threads = 2;
     cfg->max_connections = 256;
@@ -225,6 +226,10 @@ k2i_config_parse(struct k2i_config *cfg, const char *text, size_t len, struct ke
             if (!json_is_boolean(v))
                 return kerr_setf(err, EINVAL, "'%s': want true or false", key);
             cfg->privsep = json_is_true(v);
+        } else if (strcmp(key, "seccomp") == 0) {
+            if (!json_is_boolean(v))
+                return kerr_setf(err, EINVAL, "'%s': want true or false", key);
+            cfg->seccomp = json_is_true(v);
         } else if (strcmp(key, "tokens") == 0) {
             if (!json_is_array(v))
                 return kerr_setf(err, EINVAL, "'tokens': want an array");

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "privsep.h"
 #include "sampler.h"
+#include "sandbox.h"
 #include "server.h"
 #include "users.h"
 #include "util.h"
@@ -57,6 +58,26 @@ unlink_unix(const struct listeners *l)
     }
 }
 
+/*
+ * Sanitizer runtimes need syscalls the filter refuses (LeakSanitizer stops
+ * the world with ptrace at exit), so sanitizer builds run without it.
+ */
+static bool
+sanitized(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    return true;
+#else
+    return false;
+#endif
+#else
+    return false;
+#endif
+}
+
 /* The HTTP-facing side; runs until SIGTERM/SIGINT. Returns 0 or -errno. */
 static int
 serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert, const char *key,
@@ -76,6 +97,8 @@ serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert,
         return kerr_set(err, -r, "initialise");
     }
     k.parent_pid = parent;
+    /* Set before any request can read it; sandbox_apply() failing exits. */
+    k.seccomp = parent != 0 && cfg->seccomp && !sanitized();
     k.ns_via_priv = parent != 0 && geteuid() != 0;
     /*
      * Kept /proc fds: 3 per process, within the fd limit (raised to the hard
@@ -112,15 +135,28 @@ serve(struct k2i_config *cfg, int procfd, struct listeners *l, const char *cert,
         api_fini(&k);
         return -EIO;
     }
+    /*
+     * Everything is set up: threads run, TLS is loaded. In the privilege-
+     * separated HTTP process, allow from now on only what serving needs.
+     */
+    if (k.seccomp) {
+        if ((r = sandbox_apply(err)) < 0) {
+            server_free(srv);
+            sampler_free(smp);
+            procfs_fdcache_free(k.fdcache);
+            api_fini(&k);
+            return r;
+        }
+    }
     for (size_t i = 0; i < l->n; i++) {
         char buf[160];
         addr_format(&l->addrs[i], buf, sizeof(buf));
         printf("k2i: listening on %s%s\n", cert ? "https://" : "", buf);
     }
     fflush(stdout);
-    log_info("ready: %zu listener(s), privsep %s, uid %u, sampling every %llu ms, "
+    log_info("ready: %zu listener(s), privsep %s, seccomp %s, uid %u, sampling every %llu ms, "
              "fds kept for up to %zu processes",
-             l->n, parent ? "on" : "off", (unsigned)geteuid(),
+             l->n, parent ? "on" : "off", k.seccomp ? "on" : "off", (unsigned)geteuid(),
              (unsigned long long)(cfg->sample_interval_usec / 1000), k.fdcache_max);
 
     for (;;) {

@@ -43,6 +43,7 @@ struct k2i_config {
     char *tls_key;
     char *user;   /* privsep user, default "nobody" */
     bool privsep; /* default true; needs root to mean anything */
+    bool seccomp; /* default true: syscall allowlist on the HTTP process */
     uint64_t sample_interval_usec;
     unsigned threads; /* HTTP worker threads per listener */
     unsigned max_connections;

@@ -27,6 +27,7 @@ usage(FILE *out)
             "  --log-level LEVEL       error, warn, info (default) or debug\n"
             "  --user NAME             unprivileged user of the HTTP process (default nobody)\n"
             "  --no-privsep            one process, no privilege separation (debugging)\n"
+            "  --no-seccomp            no syscall filter on the HTTP process (debugging)\n"
             "  --sample-interval DUR   CPU sampling interval, e.g. 1s, 500ms (default 1s)\n"
             "  --threads N             HTTP worker threads per listener (default 2)\n"
             "  --fd-cache N            keep /proc fds open for up to N processes (default\n"
@@ -44,6 +45,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_USER,
     OPT_NO_PRIVSEP,
+    OPT_NO_SECCOMP,
     OPT_SAMPLE,
     OPT_THREADS,
     OPT_FD_CACHE,
@@ -74,6 +76,7 @@ main(int argc, char **argv)
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "user", required_argument, NULL, OPT_USER },
         { "no-privsep", no_argument, NULL, OPT_NO_PRIVSEP },
+        { "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
         { "sample-interval", required_argument, NULL, OPT_SAMPLE },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "fd-cache", required_argument, NULL, OPT_FD_CACHE },
@@ -151,6 +154,9 @@ main(int argc, char **argv)
             break;
         case OPT_NO_PRIVSEP:
             cfg.privsep = false;
+            break;
+        case OPT_NO_SECCOMP:
+            cfg.seccomp = false;
             break;
         case OPT_SAMPLE:
             if (parse_duration_usec(optarg, &v) < 0 || v < 10000 || v > 3600000000ULL) {

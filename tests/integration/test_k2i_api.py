@@ -115,6 +115,16 @@ def agent(procs):
 def sleepers():
     """Three sleeping children with recognisable command lines."""
     ps = [subprocess.Popen(["sleep", f"{777 + i}.{i}"]) for i in range(3)]
+    # Wait until they have exec'd and sleep (a loaded machine may lag).
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if all(proc_stat(p.pid)["state"] == "S" and
+                   open(f"/proc/{p.pid}/comm").read().strip() == "sleep" for p in ps):
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
     yield ps
     for p in ps:
         if p.poll() is None:

@@ -153,6 +153,8 @@ def test_privsep_http_process_is_unprivileged(procs):
     assert s["CapPrm"] == ["0000000000000000"]
     assert s["CapBnd"] == ["0000000000000000"]
     assert s["NoNewPrivs"] == ["1"]
+    assert s["Seccomp"] == ["2"]  # filter mode
+    assert info["seccomp"] is True
     assert int(s["PPid"][0]) == a.proc.pid
     parent = proc_status(a.proc.pid)
     assert parent["Uid"][0] == "0"
