@@ -114,6 +114,9 @@ sandbox_apply(struct kerr *err)
     if (!ctx)
         return kerr_setf(err, ENOMEM, "seccomp_init failed");
     int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+    /* A binary tree rather than a linear list: listings make ~3 syscalls per process. */
+    if (r == 0)
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     for (size_t i = 0; r == 0 && i < sizeof(allowed) / sizeof(allowed[0]); i++) {
         /* A syscall this architecture lacks (e.g. open on arm64) is skipped. */
         if (allowed[i] < 0)

@@ -27,6 +27,8 @@ test_defaults_and_full(void **state)
     struct kerr err = KERR_INIT;
     k2i_config_init(&c);
     assert_true(c.privsep);
+    assert_true(c.seccomp);
+    assert_true(c.fd_cache > 0);
     assert_string_equal(c.user, "nobody");
     assert_false(c.read_requires_token);
     assert_int_equal(c.nlisten, 0);
@@ -36,7 +38,8 @@ test_defaults_and_full(void **state)
         "\"tokens\":[{\"name\":\"ops\",\"token\":\"0123456789abcdef\",\"scopes\":[\"signal\"]},"
         "{\"token\":\"fedcba9876543210\"}],"
         "\"tls\":{\"cert\":\"/c.pem\",\"key\":\"/k.pem\"},"
-        "\"user\":\"daemon\",\"privsep\":false,\"sample_interval_ms\":250,\"threads\":4,"
+        "\"user\":\"daemon\",\"privsep\":false,\"seccomp\":false,\"fd_cache\":0,"
+        "\"sample_interval_ms\":250,\"threads\":4,"
         "\"max_connections\":10,\"connection_memory_limit\":65536,\"connection_timeout\":5}";
     assert_int_equal(parse(&c, full, &err), 0);
     assert_int_equal(c.nlisten, 2);
@@ -53,6 +56,8 @@ test_defaults_and_full(void **state)
     assert_string_equal(c.tls_cert, "/c.pem");
     assert_string_equal(c.user, "daemon");
     assert_false(c.privsep);
+    assert_false(c.seccomp);
+    assert_int_equal(c.fd_cache, 0);
     assert_int_equal(c.sample_interval_usec, 250000);
     assert_int_equal(c.threads, 4);
     k2i_config_free(&c);
