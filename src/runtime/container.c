@@ -395,6 +395,38 @@ ns_restore(struct ns_join *j, size_t n)
 }
 
 static int
+time_ns_prepare(json_t *offsets, struct ns_join *j, struct kerr *err)
+{
+    char buf[128];
+    size_t len = 0;
+    const char *clk;
+    json_t *v;
+    *j = (struct ns_join){ .fd = -1,
+                           .flag = CLONE_NEWTIME,
+                           .save = open("/proc/thread-self/ns/time_for_children",
+                                        O_RDONLY | O_CLOEXEC) };
+    if (j->save < 0)
+        return kerr_set(err, errno, "linux.timeOffsets: open our time namespace");
+    if (unshare(CLONE_NEWTIME) < 0) {
+        j->save = safe_close(j->save);
+        return kerr_set(err, errno, "linux.timeOffsets: unshare the time namespace");
+    }
+    json_object_foreach (offsets, clk, v) {
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s %lld %lld\n", clk,
+                                (long long)json_integer_value(json_object_get(v, "secs")),
+                                (long long)json_integer_value(json_object_get(v, "nanosecs")));
+    }
+    int r = write_file("/proc/self/timens_offsets", buf, len);
+    if (r < 0) {
+        (void)setns(j->save, CLONE_NEWTIME);
+        j->save = safe_close(j->save);
+    }
+    if (r < 0)
+        return kerr_set(err, -r, "linux.timeOffsets: write '%.*s'", (int)strcspn(buf, "\n"), buf);
+    return 0;
+}
+
+static int
 read_config(const char *bundle, json_t **ret, struct kerr *err)
 {
     char path[PATH_MAX];
@@ -672,6 +704,17 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         a.hook_state = NULL;
     }
 
+    /*
+     * Clock offsets can only be set before any process is in the time
+     * namespace: make it for our children, write the offsets, clone into it,
+     * then go back (in ns_restore, like the joined namespaces).
+     */
+    if ((flags & CLONE_NEWTIME) && spec.time_offsets && json_object_size(spec.time_offsets) > 0) {
+        if ((r = time_ns_prepare(spec.time_offsets, &joins[n_joins], err)) < 0)
+            goto fail_ns;
+        n_joins++;
+        flags &= ~(uint64_t)CLONE_NEWTIME;
+    }
     pid = fork_child(flags, v2fd);
     if (pid == -EBUSY || pid == -EOPNOTSUPP || pid == -EINVAL) {
         if (v2fd >= 0) {

@@ -827,6 +827,23 @@ parse_linux(json_t *lin, struct rt_spec *s, struct kerr *err)
         return r;
     if ((r = get_typed(lin, "linux", "timeOffsets", JSON_OBJECT, &s->time_offsets, err)) < 0)
         return r;
+    if (s->time_offsets) {
+        const char *clk;
+        json_object_foreach (s->time_offsets, clk, v) {
+            static const char *const keys_off[] = { "secs", "nanosecs", NULL };
+            char w[64];
+            int64_t x;
+            snprintf(w, sizeof(w), "linux.timeOffsets.%.32s", clk);
+            if (strcmp(clk, "monotonic") != 0 && strcmp(clk, "boottime") != 0)
+                return kerr_setf(err, EINVAL, "%s: only monotonic and boottime can be offset", w);
+            if (!json_is_object(v))
+                return kerr_setf(err, EINVAL, "%s: expected an object", w);
+            if ((r = check_keys(v, w, keys_off, err)) < 0 ||
+                (r = get_int(v, w, "secs", INT32_MIN, INT32_MAX, NULL, &x, err)) < 0 ||
+                (r = get_int(v, w, "nanosecs", 0, 999999999, NULL, &x, err)) < 0)
+                return r;
+        }
+    }
     const char *prop = NULL;
     if ((r = get_str(lin, "linux", "rootfsPropagation", &prop, err)) < 0)
         return r;
@@ -848,8 +865,7 @@ parse_linux(json_t *lin, struct rt_spec *s, struct kerr *err)
         return r;
     if ((r = get_str(lin, "linux", "mountLabel", &s->mount_label, err)) < 0)
         return r;
-    static const char *const unsupported[] = { "timeOffsets", "personality", "intelRdt",
-                                               "mountLabel" };
+    static const char *const unsupported[] = { "personality", "intelRdt", "mountLabel" };
     for (size_t k = 0; k < ARRAY_SIZE(unsupported); k++)
         if ((r = refuse_set(lin, "linux", unsupported[k], err)) < 0)
             return r;

@@ -252,3 +252,16 @@ def test_preserve_fds_and_no_fd_leaks(rt, tmp_path):
     # without --preserve-fds the inherited fd 3 is closed as well
     r = rt("run", "--bundle", b, new_id(), preexec_fn=with_fd3, pass_fds=(3, 7))
     assert "through-fd-3" not in r.stdout and "Bad file descriptor" in r.stderr
+
+
+def test_time_namespace_offsets(rt, tmp_path):
+    host_uptime = float(open("/proc/uptime").read().split()[0])
+    code, out, err = run_in(rt, tmp_path, "cat /proc/uptime",
+                            namespaces=ALL_NS + [{"type": "time"}],
+                            linux={"timeOffsets": {"boottime": {"secs": 86400, "nanosecs": 0},
+                                                   "monotonic": {"secs": 3600}}})
+    assert code == 0, err
+    inside = float(out.split()[0])
+    assert 86400 <= inside - host_uptime < 86400 + 60
+    # the runtime's own time namespace is untouched
+    assert float(open("/proc/uptime").read().split()[0]) - host_uptime < 60

@@ -129,8 +129,10 @@ test_field_errors(void **state)
     expect_error(edited("process.rlimits",
                         json_pack("[{s:s, s:i, s:i}]", "type", "RLIMIT_X", "soft", 1, "hard", 1)),
                  "process.rlimits[0].type");
-    expect_error(edited("linux.timeOffsets", json_pack("{s:{s:i}}", "monotonic", "secs", 1)),
-                 "linux.timeOffsets: not supported");
+    expect_error(edited("linux.timeOffsets", json_pack("{s:{s:i}}", "realtime", "secs", 1)),
+                 "linux.timeOffsets.realtime: only monotonic and boottime");
+    expect_error(edited("linux.timeOffsets", json_pack("{s:{s:i}}", "boottime", "nanosecs", -1)),
+                 "linux.timeOffsets.boottime.nanosecs");
     expect_error(edited("process.apparmorProfile", json_string("docker-default")),
                  "process.apparmorProfile: not supported");
     expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[{}]}]", "destination", "/x",
