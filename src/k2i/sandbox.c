@@ -107,10 +107,44 @@ static const int allowed[] = {
     SCMP_SYS(kill),
 };
 
+/*
+ * What a compromised HTTP process would reach for first: these kill it.
+ * Anything else that is not allowed fails with EPERM rather than killing,
+ * because libraries probe optional calls on rare paths (libnss_systemd
+ * calls prctl(PR_CAPBSET_READ) when a user name is not in /etc/passwd) and
+ * a probe must cost one failed lookup, not the daemon.
+ */
+static const int fatal[] = {
+    SCMP_SYS(execve),
+    SCMP_SYS(execveat),
+    SCMP_SYS(ptrace),
+    SCMP_SYS(process_vm_readv),
+    SCMP_SYS(process_vm_writev),
+    SCMP_SYS(mount),
+    SCMP_SYS(umount2),
+    SCMP_SYS(pivot_root),
+    SCMP_SYS(chroot),
+    SCMP_SYS(setuid),
+    SCMP_SYS(setgid),
+    SCMP_SYS(setreuid),
+    SCMP_SYS(setregid),
+    SCMP_SYS(setresuid),
+    SCMP_SYS(setresgid),
+    SCMP_SYS(setgroups),
+    SCMP_SYS(setns),
+    SCMP_SYS(unshare),
+    SCMP_SYS(bpf),
+    SCMP_SYS(keyctl),
+    SCMP_SYS(init_module),
+    SCMP_SYS(finit_module),
+    SCMP_SYS(kexec_load),
+    SCMP_SYS(kexec_file_load),
+};
+
 int
 sandbox_apply(struct kerr *err)
 {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (!ctx)
         return kerr_setf(err, ENOMEM, "seccomp_init failed");
     int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
@@ -122,6 +156,11 @@ sandbox_apply(struct kerr *err)
         if (allowed[i] < 0)
             continue;
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+    }
+    for (size_t i = 0; r == 0 && i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        if (fatal[i] < 0)
+            continue;
+        r = seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, fatal[i], 0);
     }
     /* Threads (ours, libmicrohttpd's) name themselves as they start. */
     if (r == 0)

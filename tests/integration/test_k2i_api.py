@@ -416,6 +416,18 @@ def test_bad_input_is_json_4xx_and_daemon_stays_up(agent):
     assert alive(agent)
 
 
+def test_unknown_user_is_400_under_seccomp(agent):
+    """A name missing from /etc/passwd walks every NSS module (libnss_systemd
+    probes prctl and sockets): the sandboxed HTTP process must survive it."""
+    for _ in range(3):
+        st, body, _ = agent.get("/v1/proc?user=nosuchuser-kumo-test")
+        assert st == 400, body
+        assert "unknown user 'nosuchuser-kumo-test'" in body["error"]["message"]
+        assert alive(agent)
+    st, body, _ = agent.get("/v1/proc?user=root&fields=pid,user&limit=1")
+    assert st == 200 and body["processes"][0]["user"] == "root"
+
+
 def parse_prometheus(text):
     """A strict-enough parser of text format 0.0.4: returns {name: [(labels, value)]}."""
     samples, types = {}, {}
