@@ -779,6 +779,25 @@ apply_hugetlb(struct rt_cgroup *cg, json_t *arr, struct kerr *err)
     return 0;
 }
 
+/* Record a rule for the cgroup2 program (only where there is a cgroup2 hierarchy). */
+static int
+record_device(struct rt_cgroup *cg, const struct bpfdev_rule *rule, struct kerr *err)
+{
+    if (v2_index(cg) < 0)
+        return 0;
+    if (cg->n_dev >= ARRAY_SIZE(cg->dev))
+        return kerr_setf(err, E2BIG, "linux.resources.devices: more than %zu rules",
+                         ARRAY_SIZE(cg->dev));
+    cg->dev[cg->n_dev++] = *rule;
+    return 0;
+}
+
+static bool
+v1_devices(const struct rt_cgroup *cg)
+{
+    return find_hier(cg, "devices") >= 0 && !ctrl_is_v2(cg, "devices");
+}
+
 static int
 apply_devices(struct rt_cgroup *cg, json_t *arr, struct kerr *err)
 {
@@ -786,23 +805,12 @@ apply_devices(struct rt_cgroup *cg, json_t *arr, struct kerr *err)
     json_t *d;
     if (!json_is_array(arr))
         return kerr_setf(err, EINVAL, "linux.resources.devices: expected an array");
-    if (find_hier(cg, "devices") < 0 || ctrl_is_v2(cg, "devices")) {
-        /*
-         * cgroup v2 controls devices with an eBPF program, which we do not
-         * install yet: the rules are validated but not enforced there.
-         */
-        json_array_foreach (arr, i, d) {
-            if (!json_is_object(d) || !json_is_boolean(json_object_get(d, "allow")))
-                return kerr_setf(err, EINVAL,
-                                 "linux.resources.devices[%zu]: 'allow' (boolean) required", i);
-        }
-        return 0;
-    }
     json_array_foreach (arr, i, d) {
         json_t *allow = json_object_get(d, "allow"), *type = json_object_get(d, "type");
         json_t *maj = json_object_get(d, "major"), *min = json_object_get(d, "minor");
         json_t *access = json_object_get(d, "access");
         char rule[96], majs[24] = "*", mins[24] = "*";
+        struct bpfdev_rule br = { .major = -1, .minor = -1 };
         if (!json_is_object(d) || !json_is_boolean(allow))
             return kerr_setf(err, EINVAL,
                              "linux.resources.devices[%zu]: 'allow' (boolean) required", i);
@@ -811,16 +819,35 @@ apply_devices(struct rt_cgroup *cg, json_t *arr, struct kerr *err)
         if (strlen(t) != 1 || !strchr("abc", t[0]) || strspn(acc, "rwm") != strlen(acc) ||
             (access && !json_is_string(access)) || (type && !json_is_string(type)))
             return kerr_setf(err, EINVAL, "linux.resources.devices[%zu]: bad type or access", i);
-        if (json_is_integer(maj) && json_integer_value(maj) >= 0)
-            snprintf(majs, sizeof(majs), "%lld", (long long)json_integer_value(maj));
-        if (json_is_integer(min) && json_integer_value(min) >= 0)
-            snprintf(mins, sizeof(mins), "%lld", (long long)json_integer_value(min));
+        if (json_is_integer(maj) && json_integer_value(maj) >= 0) {
+            if (json_integer_value(maj) > UINT32_MAX)
+                return kerr_setf(err, EINVAL, "linux.resources.devices[%zu]: bad major", i);
+            br.major = json_integer_value(maj);
+            snprintf(majs, sizeof(majs), "%lld", (long long)br.major);
+        }
+        if (json_is_integer(min) && json_integer_value(min) >= 0) {
+            if (json_integer_value(min) > UINT32_MAX)
+                return kerr_setf(err, EINVAL, "linux.resources.devices[%zu]: bad minor", i);
+            br.minor = json_integer_value(min);
+            snprintf(mins, sizeof(mins), "%lld", (long long)br.minor);
+        }
+        if (!*acc)
+            acc = "rwm";
+        br.type = t[0];
+        br.allow = json_is_true(allow);
+        br.access = (strchr(acc, 'r') ? BPFDEV_READ : 0) | (strchr(acc, 'w') ? BPFDEV_WRITE : 0) |
+                    (strchr(acc, 'm') ? BPFDEV_MKNOD : 0);
+        int r = record_device(cg, &br, err);
+        if (r < 0)
+            return r;
+        cg->dev_filter = true;
+        if (!v1_devices(cg))
+            continue;
         if (t[0] == 'a')
             snprintf(rule, sizeof(rule), "a");
         else
-            snprintf(rule, sizeof(rule), "%s %s:%s %s", t, majs, mins, *acc ? acc : "rwm");
-        int r = cg_write(cg, "devices", json_is_true(allow) ? "devices.allow" : "devices.deny",
-                         rule, err);
+            snprintf(rule, sizeof(rule), "%s %s:%s %s", t, majs, mins, acc);
+        r = cg_write(cg, "devices", br.allow ? "devices.allow" : "devices.deny", rule, err);
         if (r < 0)
             return r;
     }
@@ -832,8 +859,12 @@ cgroup__allow_device(struct rt_cgroup *cg, char type, int64_t major, int64_t min
                      struct kerr *err)
 {
     char rule[64];
-    if (find_hier(cg, "devices") < 0 || ctrl_is_v2(cg, "devices"))
-        return 0;
+    struct bpfdev_rule br = {
+        .type = type, .major = major, .minor = minor, .access = BPFDEV_ALL, .allow = true
+    };
+    int r = record_device(cg, &br, err);
+    if (r < 0 || !v1_devices(cg))
+        return r;
     if (minor < 0)
         snprintf(rule, sizeof(rule), "%c %lld:* rwm", type, (long long)major);
     else
@@ -841,18 +872,40 @@ cgroup__allow_device(struct rt_cgroup *cg, char type, int64_t major, int64_t min
     return cg_write(cg, "devices", "devices.allow", rule, err);
 }
 
-static int apply_devices(struct rt_cgroup *cg, json_t *arr, struct kerr *err);
+int
+cgroup__commit_devices(struct rt_cgroup *cg, struct kerr *err)
+{
+    char dir[PATH_MAX];
+    int i = v2_index(cg);
+    if (i < 0 || !cg->dev_filter)
+        return 0;
+    leaf_dir(cg, (size_t)i, dir, sizeof(dir));
+    cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return kerr_set(err, errno, "cgroup: open '%s'", dir);
+    return bpfdev_install(fd, cg->dev, cg->n_dev, err);
+}
 
-/* The devices every container gets (runc's list), allowed after the spec's rules. */
+/*
+ * The devices every container gets (runc's list), allowed after the spec's
+ * rules. record_only adds them to the cgroup2 rules alone (an update must
+ * not re-allow on v1 what it just denied).
+ */
 static int
-allow_default_devices(struct rt_cgroup *cg, struct kerr *err)
+allow_default_devices(struct rt_cgroup *cg, bool record_only, struct kerr *err)
 {
     static const struct {
         int major, minor;
     } devs[] = { { 1, 3 }, { 1, 5 }, { 1, 7 }, { 1, 8 },    { 1, 9 },
                  { 5, 0 }, { 5, 1 }, { 5, 2 }, { 136, -1 }, { 10, 200 } };
     for (size_t i = 0; i < ARRAY_SIZE(devs); i++) {
-        int r = cgroup__allow_device(cg, 'c', devs[i].major, devs[i].minor, err);
+        struct bpfdev_rule br = { .type = 'c',
+                                  .major = devs[i].major,
+                                  .minor = devs[i].minor,
+                                  .access = BPFDEV_ALL,
+                                  .allow = true };
+        int r = record_only ? record_device(cg, &br, err)
+                            : cgroup__allow_device(cg, 'c', devs[i].major, devs[i].minor, err);
         if (r < 0)
             return r;
     }
@@ -866,7 +919,7 @@ allow_default_devices_after(struct rt_cgroup *cg, json_t *res, struct kerr *err)
     int r;
     if (v && (r = apply_devices(cg, v, err)) < 0)
         return r;
-    return allow_default_devices(cg, err);
+    return allow_default_devices(cg, false, err);
 }
 
 int
@@ -880,7 +933,14 @@ cgroup__apply(struct rt_cgroup *cg, json_t *res, bool update, struct kerr *err)
         return 0;
     if (!json_is_object(res))
         return kerr_setf(err, EINVAL, "linux.resources: expected an object");
-    if (update && (v = json_object_get(res, "devices")) && (r = apply_devices(cg, v, err)) < 0)
+    /*
+     * An update's device rules replace the cgroup2 program: they are followed
+     * by the default devices, as at create (the spec's linux.devices are not
+     * known here).
+     */
+    if (update && (v = json_object_get(res, "devices")) &&
+        ((r = apply_devices(cg, v, err)) < 0 || (r = allow_default_devices(cg, true, err)) < 0 ||
+         (r = cgroup__commit_devices(cg, err)) < 0))
         return r;
     if ((v = json_object_get(res, "memory"))) {
         if (!json_is_object(v))

@@ -610,6 +610,8 @@ rt_container_create(const char *root, const char *id, const char *bundle,
                                                         d->minor, err)) < 0)
             goto fail_cg;
     }
+    if ((r = cgroup__commit_devices(&cg, err)) < 0)
+        goto fail_cg;
 
     snprintf(path, sizeof(path), "%s/exec.fifo", c->dir);
     if (!opts->start_now && mkfifo(path, 0600) < 0) {

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "bpfdev.h"
 #include "runtime.h"
 
 struct kerr;
@@ -137,6 +138,14 @@ struct rt_cgroup {
         char ctrls[128]; /* "memory", "cpu,cpuacct", "" for v2/unified */
         bool v2;
     } h[RT_CG_MAX_HIER];
+    /*
+     * Device rules collected for the cgroup2 BPF program, in order (spec
+     * rules, runc's defaults, the spec's devices); dev_filter once the spec
+     * has rules, as only then is a program attached.
+     */
+    size_t n_dev;
+    bool dev_filter;
+    struct bpfdev_rule dev[BPFDEV_MAX_RULES];
 };
 
 int cgroup__detect(struct rt_cgroup *cg, const char *path, struct kerr *err);
@@ -148,6 +157,12 @@ int cgroup__open_procs(struct rt_cgroup *cg, int *fds, size_t cap, size_t *ret_n
                        struct kerr *err);
 int cgroup__allow_device(struct rt_cgroup *cg, char type, int64_t major, int64_t minor,
                          struct kerr *err);
+/*
+ * Attach the collected device rules as a BPF program to the container's
+ * cgroup2 directory (pure v2 and hybrid hosts), replacing any program there,
+ * when the spec had device rules; a no-op otherwise.
+ */
+int cgroup__commit_devices(struct rt_cgroup *cg, struct kerr *err);
 int cgroup__destroy(struct rt_cgroup *cg, struct kerr *err);
 int cgroup__kill_all(struct rt_cgroup *cg, int sig);
 int cgroup__pids(struct rt_cgroup *cg, pid_t **ret, size_t *ret_n);
