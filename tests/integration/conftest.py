@@ -95,6 +95,9 @@ class NetnsHosts:
         self.names = []
         self.bridge = f"kbr{tag}"
         self.subnet = 200 + (tag % 50)
+        self.veths = []
+        # A crashed earlier run with the same tag may have left these behind.
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
         subprocess.run(["ip", "addr", "add", f"10.231.{self.subnet}.254/24", "dev", self.bridge],
                        check=True)
@@ -104,10 +107,13 @@ class NetnsHosts:
         i = len(self.names) + 1
         name = f"kumo-t{self.tag}-{i}"
         veth = f"kv{self.tag}x{i}"
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
         subprocess.run(["ip", "netns", "add", name], check=True)
         self.names.append(name)
         subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
                         "netns", name], check=True)
+        self.veths.append(veth)
         subprocess.run(["ip", "link", "set", veth, "master", self.bridge, "up"], check=True)
         ex = ["ip", "netns", "exec", name]
         subprocess.run(ex + ["ip", "addr", "add", f"10.231.{self.subnet}.{i}/24", "dev", "eth0"],
@@ -117,6 +123,11 @@ class NetnsHosts:
         return name, f"10.231.{self.subnet}.{i}"
 
     def cleanup(self):
+        # Deleting our end removes the pair now, even while a socket still
+        # pins the namespace (the kernel frees a netns only when the last
+        # reference, e.g. a closing TCP socket, goes away).
+        for veth in self.veths:
+            subprocess.run(["ip", "link", "del", veth], capture_output=True)
         for name in self.names:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
