@@ -16,6 +16,7 @@
  */
 #include "cli.h"
 #include "cleanup.h"
+#include "jw.h"
 #include "middlecon.h"
 #include "sbuf.h"
 #include "util.h"
@@ -111,9 +112,9 @@ json_field(struct sbuf *b, const char *key, const void *val, size_t len, bool co
 {
     if (comma)
         sbuf_putc(b, ',');
-    sbuf_json_str(b, key, strlen(key));
+    jw_str(b, key, strlen(key));
     sbuf_putc(b, ':');
-    sbuf_json_str(b, val, len);
+    jw_str(b, val, len);
 }
 
 static int

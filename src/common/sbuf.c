@@ -89,60 +89,6 @@ sbuf_printf(struct sbuf *b, const char *fmt, ...)
     return r;
 }
 
-int
-sbuf_json_str(struct sbuf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    int r = sbuf_reserve(b, len + 2);
-    if (r < 0)
-        return r;
-    b->data[b->len++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t elen = 0;
-        switch (c) {
-        case '"':
-            esc[0] = '\\', esc[1] = '"', elen = 2;
-            break;
-        case '\\':
-            esc[0] = '\\', esc[1] = '\\', elen = 2;
-            break;
-        case '\n':
-            esc[0] = '\\', esc[1] = 'n', elen = 2;
-            break;
-        case '\r':
-            esc[0] = '\\', esc[1] = 'r', elen = 2;
-            break;
-        case '\t':
-            esc[0] = '\\', esc[1] = 't', elen = 2;
-            break;
-        default:
-            /* Control bytes and bytes >= 0x80 that are not valid UTF-8 would
-             * make the document invalid; callers hand us /proc data which is
-             * arbitrary bytes, so escape everything outside printable ASCII
-             * as \u00XX (Latin-1 reading of the byte). */
-            if (c < 0x20 || c >= 0x7f) {
-                esc[0] = '\\', esc[1] = 'u', esc[2] = '0', esc[3] = '0';
-                esc[4] = hex[c >> 4], esc[5] = hex[c & 15];
-                elen = 6;
-            }
-        }
-        if (elen) {
-            r = sbuf_reserve(b, elen + (len - i) + 1);
-            if (r < 0)
-                return r;
-            memcpy(b->data + b->len, esc, elen);
-            b->len += elen;
-        } else {
-            b->data[b->len++] = (char)c;
-        }
-    }
-    b->data[b->len++] = '"';
-    b->data[b->len] = '\0';
-    return 0;
-}
-
 void
 sbuf_reset(struct sbuf *b)
 {

@@ -28,8 +28,6 @@ int sbuf_puts(struct sbuf *b, const char *s);
 int sbuf_putc(struct sbuf *b, char c);
 int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
-/* Append s as a JSON string literal, quotes included. */
-int sbuf_json_str(struct sbuf *b, const char *s, size_t len);
 void sbuf_reset(struct sbuf *b);
 void sbuf_free(struct sbuf *b);
 /* Hand the storage to the caller (free()); the buffer becomes empty. */

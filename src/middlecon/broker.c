@@ -24,6 +24,7 @@
 #include "broker.h"
 #include "cleanup.h"
 #include "frame.h"
+#include "jw.h"
 #include "kerr.h"
 #include "log.h"
 #include "map.h"
@@ -2742,7 +2743,7 @@ broker_stats_json(struct broker *b, struct sbuf *o)
     uint64_t up = (now_mono_usec() - b->start_usec) / 1000000;
     int r = 0;
     r |= sbuf_puts(o, "{\"broker\":");
-    r |= sbuf_json_str(o, b->id, b->id_len);
+    r |= jw_str(o, b->id, b->id_len);
     r |= sbuf_printf(
         o,
         ",\"uptime_sec\":%llu,\"threads\":%u,\"connections\":%llu,"
@@ -2765,10 +2766,10 @@ broker_stats_json(struct broker *b, struct sbuf *o)
     for (size_t i = 0; i < b->npeers; i++) {
         const struct peer *p = &b->peers[i];
         r |= sbuf_puts(o, i ? ",{\"addr\":" : "{\"addr\":");
-        r |= sbuf_json_str(o, p->text, strlen(p->text));
+        r |= jw_str(o, p->text, strlen(p->text));
         r |= sbuf_puts(o, ",\"id\":");
         if (p->id)
-            r |= sbuf_json_str(o, p->id, strlen(p->id));
+            r |= jw_str(o, p->id, strlen(p->id));
         else
             r |= sbuf_puts(o, "null");
         r |= sbuf_printf(o, ",\"connected\":%s}", p->out ? "true" : "false");
@@ -2778,7 +2779,7 @@ broker_stats_json(struct broker *b, struct sbuf *o)
     for (struct map_iter it = { 0 }; map_next(&b->rooms, &it) && k < ROOMS_LISTED_MAX; k++) {
         const struct room *rm = it.e->value;
         r |= sbuf_puts(o, k ? ",{\"name\":" : "{\"name\":");
-        r |= sbuf_json_str(o, rm->name, rm->len);
+        r |= jw_str(o, rm->name, rm->len);
         r |= sbuf_printf(o,
                          ",\"members\":%u,\"remote_members\":%u,\"messages\":%llu,"
                          "\"drops\":%llu}",

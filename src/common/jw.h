@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fast JSON writing onto a struct sbuf, for k2i's large list answers (a
- * listing of 1,000 processes is ~500 KB; printf per field would cost more
- * than reading /proc). Appends return 0 or -ENOMEM like sbuf's.
+ * Fast JSON (and Prometheus label) writing onto a struct sbuf: k2i's large
+ * list answers (a listing of 1,000 processes is ~500 KB; printf per field
+ * would cost more than reading /proc) and middlecon's stats. Strings from
+ * the outside world (/proc, room names) stay valid UTF-8 JSON. Appends
+ * return 0 or -ENOMEM like sbuf's.
  */
-#ifndef KUMO_K2I_JW_H
-#define KUMO_K2I_JW_H
+#ifndef KUMO_COMMON_JW_H
+#define KUMO_COMMON_JW_H
 
 #include "sbuf.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * JSON writing helpers (see jw.h). Used by the renderers on HTTP threads;
- * no shared state.
+ * JSON writing helpers (see jw.h). Used by k2i's renderers and middlecon's
+ * stats on any thread; no shared state.
  */
 #include "jw.h"
 
