@@ -165,10 +165,10 @@ sandbox_apply(struct kerr *err)
     /* Threads (ours, libmicrohttpd's) name themselves as they start. */
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                             SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+                             SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME, 0));
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                             SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+                             SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME, 0));
     if (r == 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0);
     if (r == 0)
