@@ -46,6 +46,19 @@ def wait_port(host, port, timeout=10.0):
     raise TimeoutError(f"{host}:{port} did not accept connections within {timeout}s")
 
 
+def terminate(p, timeout=10.0):
+    """Stop a subprocess.Popen we started: SIGTERM, wait, SIGKILL if it hangs.
+    Returns its exit status (negative for a signal, as Popen reports it)."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode
+
+
 class Proc:
     """A started daemon; stopped with SIGTERM (then SIGKILL) by PID."""
 
@@ -56,14 +69,7 @@ class Proc:
         self.pid = self.p.pid
 
     def stop(self, timeout=10.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        return self.p.returncode
+        return terminate(self.p, timeout)
 
     def output(self):
         out, err = self.p.communicate(timeout=10)

@@ -4,14 +4,13 @@ PID), usable by the broker's and the client library's tests."""
 import os
 import resource
 import select
-import signal
 import subprocess
 import tempfile
 import time
 import json
 import urllib.request
 
-from conftest import binary
+from conftest import binary, terminate
 
 
 class Broker:
@@ -90,13 +89,7 @@ class Broker:
 
     def stop(self, timeout=10.0):
         """SIGTERM, wait; SIGKILL if it hangs. Returns the exit code."""
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        terminate(self.p, timeout)
         if self.p.stdout:
             self.p.stdout.close()
         try:

@@ -4,13 +4,12 @@ request (gather with answering, silent and exec'd members), who, tokens,
 Unix sockets, and listeners that survive a broker restart."""
 import json
 import os
-import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import binary, free_port, wait_port
+from conftest import binary, free_port, terminate, wait_port
 
 ROOM = "lobby"
 
@@ -47,13 +46,7 @@ class Bg:
                              f"(rc={self.p.poll()}); out={self.out()!r} err={self.err()!r}")
 
     def stop(self, timeout=5.0):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            try:
-                self.p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+        terminate(self.p, timeout)
         self.out_f.close()
         self.err_f.close()
         return self.p.returncode

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import binary, free_port, wait_port
+from conftest import binary, free_port, terminate, wait_port
 
 READ_TOKEN = "kumo-cli-test-read-" + "r" * 16
 SIGNAL_TOKEN = "kumo-cli-test-signal-" + "s" * 16
@@ -85,12 +85,7 @@ def agent():
         wait_port("127.0.0.1", port, timeout=10)
         yield f"127.0.0.1:{port}"
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        terminate(p)
         shutil.rmtree(d, ignore_errors=True)
 
 
@@ -373,12 +368,7 @@ def test_ps_over_tls():
         assert r.returncode == 1
         assert "https://" in r.stderr
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        terminate(p)
         shutil.rmtree(d, ignore_errors=True)
 
 
