@@ -14,6 +14,7 @@
 #include "jw.h"
 #include "kerr.h"
 #include "query.h"
+#include "signame.h"
 #include "render.h"
 #include "sampler.h"
 #include "users.h"
@@ -219,62 +220,17 @@ api_auth(const struct k2i_config *cfg, const char *authorization, unsigned need,
 
 /* ---- signals ---- */
 
-static const struct {
-    const char *name;
-    int signo;
-} signals[] = {
-    { "HUP", SIGHUP },       { "INT", SIGINT },   { "QUIT", SIGQUIT },     { "ILL", SIGILL },
-    { "TRAP", SIGTRAP },     { "ABRT", SIGABRT }, { "IOT", SIGIOT },       { "BUS", SIGBUS },
-    { "FPE", SIGFPE },       { "KILL", SIGKILL }, { "USR1", SIGUSR1 },     { "SEGV", SIGSEGV },
-    { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE }, { "ALRM", SIGALRM },     { "TERM", SIGTERM },
-    { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },     { "STOP", SIGSTOP },
-    { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN }, { "TTOU", SIGTTOU },     { "URG", SIGURG },
-    { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-    { "WINCH", SIGWINCH },   { "IO", SIGIO },     { "POLL", SIGPOLL },     { "PWR", SIGPWR },
-    { "SYS", SIGSYS },
-};
-
 int
 api_signal_parse(const char *s)
 {
-    if (!s || !*s || strlen(s) > 16)
-        return -1;
-    if (*s >= '0' && *s <= '9') {
-        int64_t v;
-        if (parse_int64(s, 0, SIGRTMAX, &v) < 0)
-            return -1;
-        return (int)v;
-    }
-    if (strncasecmp(s, "SIG", 3) == 0)
-        s += 3;
-    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-        if (strcasecmp(s, signals[i].name) == 0)
-            return signals[i].signo;
-    int base = 0, sign = 1;
-    const char *rest = NULL;
-    if (strncasecmp(s, "RTMIN", 5) == 0)
-        base = SIGRTMIN, rest = s + 5;
-    else if (strncasecmp(s, "RTMAX", 5) == 0)
-        base = SIGRTMAX, rest = s + 5, sign = -1;
-    else
-        return -1;
-    if (*rest == '\0')
-        return base;
-    if ((sign > 0 && *rest != '+') || (sign < 0 && *rest != '-'))
-        return -1;
-    int64_t off;
-    if (parse_int64(rest + 1, 0, SIGRTMAX - SIGRTMIN, &off) < 0)
-        return -1;
-    return base + sign * (int)off;
+    int r = signame_parse(s);
+    return r < 0 ? -1 : r;
 }
 
 const char *
 api_signal_name(int signo)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-        if (signals[i].signo == signo)
-            return signals[i].name;
-    return NULL;
+    return signame_name(signo);
 }
 
 /* ---- small endpoints ---- */
