@@ -416,11 +416,25 @@ cgroup__kill_all(struct rt_cgroup *cg, int sig)
         if (write_at(dir, "cgroup.kill", "1", NULL) == 0)
             return 0;
     }
-    /* Freeze first where we can so nothing forks between listing and killing. */
-    bool frozen = sig == SIGKILL && cgroup__freeze(cg, true, NULL) == 0;
     pid_t *pids = NULL;
     size_t n = 0;
     int r = cgroup__pids(cg, &pids, &n);
+    /*
+     * An empty cgroup has nobody who could fork into it: skip the freezer,
+     * whose v1 round trip alone costs milliseconds. Otherwise freeze first
+     * where we can so nothing forks between listing and killing.
+     */
+    if (r < 0 || n == 0) {
+        free(pids);
+        return r == -ENOENT ? 0 : r;
+    }
+    bool frozen = sig == SIGKILL && cgroup__freeze(cg, true, NULL) == 0;
+    if (frozen) {
+        free(pids);
+        pids = NULL;
+        n = 0;
+        r = cgroup__pids(cg, &pids, &n);
+    }
     for (size_t k = 0; r == 0 && k < n; k++)
         kill(pids[k], sig);
     free(pids);
@@ -877,7 +891,7 @@ cgroup__commit_devices(struct rt_cgroup *cg, struct kerr *err)
 {
     char dir[PATH_MAX];
     int i = v2_index(cg);
-    if (i < 0 || !cg->dev_filter)
+    if (i < 0 || !cg->dev_filter || (v1_devices(cg) && !cg->v2_devices_on_hybrid))
         return 0;
     leaf_dir(cg, (size_t)i, dir, sizeof(dir));
     cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

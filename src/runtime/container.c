@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +38,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "cleanup.h"
 #include "internal.h"
@@ -502,6 +506,89 @@ remove_state_dir(const char *dir)
     rmdir(dir);
 }
 
+/*
+ * The spawn of `run`: clone with CLONE_VM|CLONE_VFORK onto a stack of its
+ * own, so the kernel copies no page tables for the child and tears none down
+ * at its execve (on this kind of VM a fork of the runtime costs over a
+ * millisecond, most of it there). We sleep until the init has exec'd or
+ * died, exactly like posix_spawn: everything the child reads (the parsed
+ * spec) stays put, and what it allocates it frees before execve. Only for
+ * inits that need no round trip with us before exec: no user namespace (its
+ * id maps are written by us, and setns/unshare of a user namespace refuse a
+ * process that shares its memory), no hooks, no wait for `start`, and no
+ * time namespace (its flag does not fit clone()'s). Signals are blocked
+ * across the clone so none of our handlers ever runs on the child's stack;
+ * the init resets dispositions and unblocks them itself.
+ */
+struct vfork_ctx {
+    struct rt_init_args *a;
+    int close_fd;
+};
+
+/*
+ * Under AddressSanitizer the child's frames poison the shadow of its stack,
+ * which is our memory: clear it before the clone and after the child left.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define STACK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define STACK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static int
+vfork_main(void *arg)
+{
+    struct vfork_ctx *ctx = arg;
+    close(ctx->close_fd);
+    linux__init(ctx->a);
+}
+
+static bool
+can_vfork(const struct rt_init_args *a, const struct rt_spec *s, uint64_t flags)
+{
+    return a->start_now && !a->need_userns_sync && !a->hooks_sync && a->userns_fd < 0 &&
+           !(flags & (CLONE_NEWUSER | CLONE_NEWTIME)) && !hooks__has(s->hooks, "createContainer") &&
+           !hooks__has(s->hooks, "startContainer");
+}
+
+static int
+vfork_child(uint64_t flags, struct rt_init_args *a, int close_fd)
+{
+    /* Enough for the init's setup: seccomp compilation is its deepest path. */
+    const size_t size = 1024 * 1024, guard = 4096;
+    char *stack =
+        mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+        return -errno;
+    if (mprotect(stack, guard, PROT_NONE) < 0) {
+        int e = errno;
+        munmap(stack, size);
+        return -e;
+    }
+    STACK_UNPOISON(stack + guard, size - guard);
+    struct vfork_ctx ctx = { .a = a, .close_fd = close_fd };
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    /* The init clears "dumpable" on the memory it shares with us until execve. */
+    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    int pid = clone(vfork_main, stack + size, (int)flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+    int e = errno;
+    if (dumpable > 0)
+        prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    STACK_UNPOISON(stack + guard, size - guard);
+    munmap(stack, size);
+    return pid < 0 ? -e : pid;
+}
+
+static bool
+wants_v2_devices(json_t *annotations)
+{
+    const char *v = json_string_value(json_object_get(annotations, "org.kumo.cgroup2-devices"));
+    return v && strcmp(v, "always") == 0;
+}
+
 static int
 fork_child(uint64_t flags, int cgroup_fd)
 {
@@ -600,6 +687,7 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         goto fail_dir;
     if ((r = cgroup__detect(&cg, c->cgpath, err)) < 0)
         goto fail_dir;
+    cg.v2_devices_on_hybrid = wants_v2_devices(spec.annotations);
     if ((r = cgroup__create(&cg, err)) < 0)
         goto fail_dir;
     if ((r = cgroup__apply(&cg, spec.resources, false, err)) < 0)
@@ -717,7 +805,24 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         n_joins++;
         flags &= ~(uint64_t)CLONE_NEWTIME;
     }
-    pid = fork_child(flags, v2fd);
+    if (can_vfork(&a, &spec, flags) && a.n_cg_fds < RT_CG_MAX_HIER) {
+        /* No CLONE_INTO_CGROUP with clone(): the init joins cgroup2 by cgroup.procs. */
+        if (v2fd >= 0) {
+            int pfd = openat(v2fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+            if (pfd < 0) {
+                r = kerr_set(err, errno, "cgroup: open cgroup.procs of '%s'", cg.path);
+                goto fail_ns;
+            }
+            a.cg_fds[a.n_cg_fds++] = pfd;
+            v2fd = safe_close(v2fd);
+            if (flags & CLONE_NEWCGROUP) {
+                flags &= ~(uint64_t)CLONE_NEWCGROUP;
+                a.unshare_cgroupns = true;
+            }
+        }
+        pid = vfork_child(flags, &a, sv[0]);
+    } else
+        pid = fork_child(flags, v2fd);
     if (pid == -EBUSY || pid == -EOPNOTSUPP || pid == -EINVAL) {
         if (v2fd >= 0) {
             /* Not joinable by CLONE_INTO_CGROUP (e.g. threaded): the child writes cgroup.procs. */
@@ -996,7 +1101,10 @@ with_cgroup(struct rt_container *c, struct rt_cgroup *cg, struct kerr *err)
     enum rt_status s = compute_status(c);
     if (s == RT_STATUS_STOPPED)
         return kerr_setf(err, ESRCH, "container '%s': container not running", c->id);
-    return cgroup__detect(cg, c->cgpath, err);
+    int r = cgroup__detect(cg, c->cgpath, err);
+    if (r >= 0)
+        cg->v2_devices_on_hybrid = wants_v2_devices(c->annotations);
+    return r;
 }
 
 int

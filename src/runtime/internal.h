@@ -145,6 +145,13 @@ struct rt_cgroup {
      */
     size_t n_dev;
     bool dev_filter;
+    /*
+     * On hybrid hosts the v1 devices controller already enforces the rules;
+     * the cgroup2 program is attached too only when the container asks
+     * (annotation org.kumo.cgroup2-devices=always), since loading it costs
+     * about a millisecond per start.
+     */
+    bool v2_devices_on_hybrid;
     struct bpfdev_rule dev[BPFDEV_MAX_RULES];
 };
 

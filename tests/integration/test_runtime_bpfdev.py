@@ -2,8 +2,9 @@
 """kumo-runtime cgroup v2 device rules: a BPF_PROG_TYPE_CGROUP_DEVICE program on
 the container's cgroup2 directory (pure v2, or the unified hierarchy of this
 host's hybrid layout). On hybrid hosts the v1 devices controller enforces the
-same rules, so the tests open the v1 side up ("a" in devices.allow) to check
-that the BPF program alone still denies."""
+same rules and the program is attached only on request (annotation
+org.kumo.cgroup2-devices=always), so the tests ask for it and open the v1 side
+up ("a" in devices.allow) to check that the BPF program alone still denies."""
 import ctypes
 import json
 import os
@@ -90,9 +91,13 @@ RULES = [{"allow": False, "access": "rwm"},
          {"allow": True, "type": "c", "major": 1, "minor": 1, "access": "m"}]
 
 
-def start(rt, tmp_path, rules):
+HYBRID = V2ROOT != BASE
+ASK = {"org.kumo.cgroup2-devices": "always"}
+
+
+def start(rt, tmp_path, rules, annotations=ASK):
     b = make_bundle(tmp_path, ["sleep", "300"], edit=with_mknod,
-                    linux={"resources": {"devices": rules}})
+                    linux={"resources": {"devices": rules}}, annotations=annotations)
     cid = new_id("bpf")
     r = rt("run", "-d", "--bundle", b, cid)
     assert r.returncode == 0, r.stderr
@@ -156,6 +161,20 @@ def test_update_replaces_program(rt, tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
     r = sh(rt, cid, "mknod /tmp/mem c 1 1")
     assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
+
+
+@pytest.mark.skipif(not HYBRID or V1DEV is None, reason="only hybrid hosts skip the program")
+def test_hybrid_without_annotation_leaves_devices_to_v1(rt, tmp_path):
+    cid = start(rt, tmp_path, RULES, annotations={})
+    assert attached_programs(f"{V2ROOT}/kumo/{cid}") == []
+    # the v1 controller alone enforces the same rules
+    with open(f"{V1DEV}/kumo/{cid}/devices.list") as f:
+        lines = f.read().splitlines()
+    assert "a *:* rwm" not in lines and "c 1:5 rwm" in lines, lines
+    r = sh(rt, cid, "mknod /tmp/sda b 8 0")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
+    r = sh(rt, cid, "head -c1 /dev/zero | wc -c")
+    assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
 
 
 def test_no_rules_no_program(rt, tmp_path):

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +126,48 @@ test_create_start_wait_delete(void **state)
     assert_int_equal(access("/sys/fs/cgroup/pids/kumo/unit1", F_OK), -1);
 }
 
+/*
+ * start_now inits are spawned sharing our memory until they exec (vfork
+ * style): afterwards the caller must find its own state intact: still
+ * dumpable, same signal mask, no extra fd, and the init's exit status.
+ * Repeated so that anything the init allocates in our heap and does not
+ * free shows up as a leak under ASan.
+ */
+static void
+test_start_now_leaves_caller_intact(void **state)
+{
+    (void)state;
+    static const char *const args[] = { "/bin/busybox", "sh", "-c", "exit 7", NULL };
+    struct rt_create_opts o = { .start_now = true };
+    sigset_t before, after;
+    write_config(args, false);
+    sigemptyset(&before);
+    sigaddset(&before, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &before, NULL);
+    sigprocmask(SIG_BLOCK, NULL, &before);
+    int fds = count_fds();
+    for (int i = 0; i < 20; i++) {
+        struct kerr err = KERR_INIT;
+        struct rt_container *c = NULL;
+        char id[32];
+        int code = -1;
+        snprintf(id, sizeof(id), "unitnow%d", i);
+        if (rt_container_create(root, id, bundle, &o, &c, &err) < 0)
+            fail_msg("create: %s", err.msg);
+        assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 1);
+        sigprocmask(SIG_BLOCK, NULL, &after);
+        assert_int_equal(sigismember(&after, SIGUSR2), 1);
+        assert_int_equal(sigismember(&after, SIGTERM), sigismember(&before, SIGTERM));
+        assert_int_equal(rt_container_start(c, &err), 0);
+        assert_int_equal(rt_container_wait(c, &code, &err), 0);
+        assert_int_equal(code, 7);
+        assert_int_equal(rt_container_delete(c, false, &err), 0);
+        rt_container_free(c);
+    }
+    assert_int_equal(count_fds(), fds);
+    sigprocmask(SIG_UNBLOCK, &before, NULL);
+}
+
 static void
 test_exec_and_force_delete(void **state)
 {
@@ -220,6 +264,7 @@ main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_start_wait_delete),
+        cmocka_unit_test(test_start_now_leaves_caller_intact),
         cmocka_unit_test(test_exec_and_force_delete),
         cmocka_unit_test(test_failed_creates_leave_nothing),
         cmocka_unit_test(test_library_start_is_fast),
