@@ -1090,6 +1090,11 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
         goto out;
     }
     json_t *seccomp = json_object_get(json_object_get(cfg, "linux"), "seccomp");
+    /* An exec'd process runs with the container's personality (uname -m agrees). */
+    bool has_pers = false;
+    unsigned long pers = 0;
+    if ((r = spec__parse_personality(json_object_get(cfg, "linux"), &has_pers, &pers, err)) < 0)
+        goto out;
     for (size_t i = 0; i < ARRAY_SIZE(exec_ns_order); i++) {
         char path[64];
         int flag = exec_ns_order[i];
@@ -1168,6 +1173,8 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
                 goto child_fail;
             }
         }
+        if (linux__apply_process_attrs(&p, has_pers ? &pers : NULL, &cerr) < 0)
+            goto child_fail;
         if (linux__resolve_exe(&p, exe, sizeof(exe), &cerr) < 0)
             goto child_fail;
         if (rt_sandbox_enter(cfg, &cerr) < 0)

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -615,6 +616,60 @@ set_rlimits(const struct rt_process *p, struct kerr *err)
     return 0;
 }
 
+/* struct sched_attr of <linux/sched/types.h> up to VER0, which glibc 2.36 lacks. */
+struct rt_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+
+static const char *
+sched_policy_name(uint32_t policy)
+{
+    static const char *const names[] = { "SCHED_OTHER",   "SCHED_FIFO", "SCHED_RR",
+                                         "SCHED_BATCH",   "?",          "SCHED_IDLE",
+                                         "SCHED_DEADLINE" };
+    return policy < ARRAY_SIZE(names) ? names[policy] : "?";
+}
+
+int
+linux__apply_process_attrs(const struct rt_process *p, const unsigned long *personality_,
+                           struct kerr *err)
+{
+    if (personality_ && personality(*personality_) < 0)
+        return kerr_set(err, errno, "linux.personality: personality(0x%lx)", *personality_);
+    /* IOPRIO_WHO_PROCESS, who 0: this thread, which is the whole process here. */
+    if (p->has_ioprio && syscall(SYS_ioprio_set, 1, 0, p->ioprio) < 0)
+        return kerr_set(err, errno, "process.ioPriority: ioprio_set class %d level %d",
+                        p->ioprio >> 13, p->ioprio & 7);
+    if (p->has_sched) {
+        struct rt_sched_attr sa = {
+            .size = sizeof(sa),
+            .sched_policy = p->sched.policy,
+            .sched_flags = p->sched.flags,
+            .sched_nice = p->sched.nice,
+            .sched_priority = p->sched.priority,
+            .sched_runtime = p->sched.runtime_nsec,
+            .sched_deadline = p->sched.deadline_nsec,
+            .sched_period = p->sched.period_nsec,
+        };
+        bool rt = p->sched.policy == SCHED_FIFO || p->sched.policy == SCHED_RR;
+        if (syscall(SYS_sched_setattr, 0, &sa, 0) < 0)
+            return kerr_set(err, errno, "process.scheduler: sched_setattr %s%s",
+                            sched_policy_name(p->sched.policy),
+                            rt && errno == EPERM
+                                ? " (needs CAP_SYS_NICE in the initial user namespace and, with "
+                                  "RT group scheduling, linux.resources.cpu.realtimeRuntime)"
+                                : "");
+    }
+    return 0;
+}
+
 /*
  * The last steps before execve, in runc's order: user and groups (caps kept),
  * capabilities, no_new_privs, umask, then seccomp as the very last syscall
@@ -823,6 +878,12 @@ linux__init(struct rt_init_args *a)
         die(a, &err);
     }
     if ((r = set_rlimits(p, &err)) < 0)
+        die(a, &err);
+    /*
+     * Before "ready", so a refused priority fails create; after the rlimits,
+     * which may be what allows it (RLIMIT_RTPRIO, RLIMIT_NICE).
+     */
+    if ((r = linux__apply_process_attrs(p, s->has_personality ? &s->personality : NULL, &err)) < 0)
         die(a, &err);
     if (s->sandbox && (r = rt_sandbox_enter(s->json, &err)) < 0)
         die(a, &err);

