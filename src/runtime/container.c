@@ -571,6 +571,12 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
         goto out_spec;
     }
+    /* Mounts are skipped when the init joins a mount namespace by path. */
+    bool mntns_joined = false;
+    for (size_t i = 0; i < spec.n_ns; i++)
+        mntns_joined |= spec.ns[i].flag == CLONE_NEWNS && spec.ns[i].path;
+    if (!mntns_joined && (r = idmap__prepare_mounts(&spec, bundle_abs, &a.mount_fds, err)) < 0)
+        goto out_spec;
     if ((r = mkdir_p(root, 0700)) < 0) {
         r = kerr_set(err, -r, "state root '%s'", root);
         goto out_spec;
@@ -839,6 +845,7 @@ out_fds:
     for (size_t i = 0; i < a.n_cg_fds; i++)
         safe_close(a.cg_fds[i]);
 out_spec:
+    a.mount_fds = idmap__close_mounts(a.mount_fds, spec.n_mounts);
     spec__free(&spec);
     json_decref(config);
     if (r == 0 && ret_c)

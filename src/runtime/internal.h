@@ -203,6 +203,17 @@ bool hooks__has(json_t *hooks, const char *name);
 char *hooks__state(const char *id, const char *status, pid_t pid, const char *bundle,
                    json_t *annotations);
 
+/*
+ * idmap.c: for every idmapped mount of s, a detached clone of its source with
+ * the idmap set, as an fd (O_CLOEXEC) in *ret_fds[i] (-1 for other mounts);
+ * *ret_fds is NULL when s has none. Runs in the runtime before clone3; the
+ * init attaches the trees. Free with idmap__close_mounts.
+ */
+int idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, int **ret_fds,
+                          struct kerr *err);
+/* Close and free what idmap__prepare_mounts returned (NULL is fine); returns NULL. */
+int *idmap__close_mounts(int *fds, size_t n);
+
 /* linux.c: the container init. */
 struct rt_init_args {
     struct rt_spec *spec;
@@ -225,6 +236,7 @@ struct rt_init_args {
     int preserve_fds;     /* fds 3..3+N-1 survive execve */
     bool start_now;       /* do not wait for start (run) */
     pid_t parent_pid;     /* the runtime that cloned us (outside our pid ns: 0) */
+    int *mount_fds;       /* per mount: idmapped tree to attach or -1; NULL = none */
 };
 
 /* Runs in the cloned child; never returns. */

@@ -47,6 +47,9 @@
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
+#ifndef ST_NOSYMFOLLOW
+#define ST_NOSYMFOLLOW 0x2000 /* statfs f_flags, as the kernel reports MNT_NOSYMFOLLOW */
+#endif
 
 /* ---- sync protocol: one SOCK_SEQPACKET message = tag, errno, text ---- */
 
@@ -261,6 +264,8 @@ locked_flags(const char *path)
         f |= MS_NODIRATIME;
     if (sv.f_flag & ST_RELATIME)
         f |= MS_RELATIME;
+    if (sv.f_flag & ST_NOSYMFOLLOW)
+        f |= MS_NOSYMFOLLOW;
     return f;
 }
 
@@ -335,8 +340,14 @@ mount_cgroupfs(struct rt_init_args *a, int root_fd, const struct rt_mount *m, co
     return 0;
 }
 
+/*
+ * do_mount for mounts[] entry m; tree_fd is the idmapped clone of its
+ * source the runtime prepared (idmap.c), attached in place of a bind mount,
+ * or -1.
+ */
 static int
-do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct kerr *err)
+do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, int tree_fd,
+         struct kerr *err)
 {
     char target[64];
     bool dir = true;
@@ -359,7 +370,15 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
 
     bool remount = false;
     unsigned long rflags = 0, rclear = 0;
-    if (m->bind) {
+    if (m->bind && tree_fd >= 0) {
+        if (syscall(SYS_move_mount, tree_fd, "", fd, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return kerr_set(err, errno, "attach the idmapped mount of '%s' on '%s'", m->source,
+                            m->destination);
+        rflags = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+        rclear = m->clear_flags;
+        remount = rflags || rclear;
+    } else if (m->bind) {
         if (mount(m->source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
             return kerr_set(err, errno, "bind mount '%s' on '%s'", m->source, m->destination);
         rflags = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
@@ -386,7 +405,8 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
             remount = rflags != 0;
         }
     }
-    if (!remount && !m->propagation)
+    bool rec = m->rec_set || m->rec_clear;
+    if (!remount && !m->propagation && !rec)
         return 0;
     /* Our fd still names the covered directory: find the new mount's top. */
     close(fd);
@@ -398,6 +418,12 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
         return kerr_set(err, -r, "remount '%s' with its options", m->destination);
     if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
         return kerr_set(err, errno, "set propagation of '%s'", m->destination);
+    if (rec) {
+        /* "rro", "rnosuid"...: this mount and every mount below it. */
+        struct mount_attr ma = { .attr_set = m->rec_set, .attr_clr = m->rec_clear };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0)
+            return kerr_set(err, errno, "set the recursive options of '%s'", m->destination);
+    }
     return 0;
 }
 
@@ -842,7 +868,8 @@ linux__init(struct rt_init_args *a)
         }
         bool dev_tmpfs = false;
         for (size_t i = 0; i < s->n_mounts; i++) {
-            if ((r = do_mount(a, root_fd, &s->mounts[i], &err)) < 0)
+            int tree = a->mount_fds ? a->mount_fds[i] : -1;
+            if ((r = do_mount(a, root_fd, &s->mounts[i], tree, &err)) < 0)
                 die(a, &err);
             if (strcmp(s->mounts[i].destination, "/dev") == 0 && !s->mounts[i].bind)
                 dev_tmpfs = true;

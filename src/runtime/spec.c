@@ -679,7 +679,70 @@ static const struct {
     { "nostrictatime", true, MS_STRICTATIME },
     { "silent", false, MS_SILENT },
     { "loud", true, MS_SILENT },
+    { "nosymfollow", false, MS_NOSYMFOLLOW },
+    { "symfollow", true, MS_NOSYMFOLLOW },
 };
+
+/*
+ * Recursive attributes: applied with mount_setattr(AT_RECURSIVE) to the
+ * mount and everything below it once it is in place. atime is one field in
+ * MOUNT_ATTR__ATIME, not a bit: the options that only say "not X" pick the
+ * mode mount(8) means by them (ratime and rnostrictatime: the kernel's
+ * default relatime; rnorelatime: strictatime).
+ */
+static const struct {
+    const char *name;
+    bool clear;
+    uint64_t attr;
+} rec_attrs[] = {
+    { "rro", false, MOUNT_ATTR_RDONLY },
+    { "rrw", true, MOUNT_ATTR_RDONLY },
+    { "rnosuid", false, MOUNT_ATTR_NOSUID },
+    { "rsuid", true, MOUNT_ATTR_NOSUID },
+    { "rnodev", false, MOUNT_ATTR_NODEV },
+    { "rdev", true, MOUNT_ATTR_NODEV },
+    { "rnoexec", false, MOUNT_ATTR_NOEXEC },
+    { "rexec", true, MOUNT_ATTR_NOEXEC },
+    { "rnodiratime", false, MOUNT_ATTR_NODIRATIME },
+    { "rdiratime", true, MOUNT_ATTR_NODIRATIME },
+    { "rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW },
+    { "rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW },
+};
+
+static const struct {
+    const char *name;
+    uint64_t mode;
+} rec_atime[] = {
+    { "rrelatime", MOUNT_ATTR_RELATIME },       { "rnoatime", MOUNT_ATTR_NOATIME },
+    { "rstrictatime", MOUNT_ATTR_STRICTATIME }, { "ratime", MOUNT_ATTR_RELATIME },
+    { "rnostrictatime", MOUNT_ATTR_RELATIME },  { "rnorelatime", MOUNT_ATTR_STRICTATIME },
+};
+
+/* A recursive attribute option: record it in m; false if o is not one. */
+static bool
+rec_option(const char *o, struct rt_mount *m)
+{
+    for (size_t k = 0; k < ARRAY_SIZE(rec_attrs); k++) {
+        if (strcmp(o, rec_attrs[k].name) != 0)
+            continue;
+        if (rec_attrs[k].clear) {
+            m->rec_set &= ~rec_attrs[k].attr;
+            m->rec_clear |= rec_attrs[k].attr;
+        } else {
+            m->rec_set |= rec_attrs[k].attr;
+            m->rec_clear &= ~rec_attrs[k].attr;
+        }
+        return true;
+    }
+    for (size_t k = 0; k < ARRAY_SIZE(rec_atime); k++) {
+        if (strcmp(o, rec_atime[k].name) != 0)
+            continue;
+        m->rec_clear |= MOUNT_ATTR__ATIME;
+        m->rec_set = (m->rec_set & ~(uint64_t)MOUNT_ATTR__ATIME) | rec_atime[k].mode;
+        return true;
+    }
+    return false;
+}
 
 static const struct {
     const char *name;
@@ -732,26 +795,15 @@ spec__mount_options(json_t *options, const char *where, struct rt_mount *m, stru
                 done = true;
             }
         }
-        /* Recursive attributes and idmapped mounts need mount_setattr; not yet supported. */
+        if (!done)
+            done = rec_option(o, m);
         if (!done && (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0)) {
-            sbuf_free(&data);
-            return kerr_setf(err, ENOTSUP, "%s.options[%zu]: '%s' mounts are not supported", where,
-                             i, o);
+            m->idmap = true;
+            m->idmap_recursive = o[0] == 'r';
+            done = true;
         }
-        if (!done &&
-            (strcmp(o, "tmpcopyup") == 0 || o[0] == 'r' || strncmp(o, "nosymfollow", 11) == 0)) {
-            /* "rro", "rnosuid"...: apply the non-recursive part if we know it. */
-            if (o[0] == 'r') {
-                for (size_t k = 0; k < ARRAY_SIZE(mount_flags); k++) {
-                    if (strcmp(o + 1, mount_flags[k].name) == 0 && !mount_flags[k].clear) {
-                        m->flags |= mount_flags[k].flag;
-                        done = true;
-                    }
-                }
-            }
-            if (!done && (strcmp(o, "tmpcopyup") == 0 || strcmp(o, "nosymfollow") == 0))
-                done = true;
-        }
+        if (!done && strcmp(o, "tmpcopyup") == 0)
+            done = true;
         if (done)
             continue;
         if (data.len && sbuf_putc(&data, ',') < 0)
@@ -764,6 +816,44 @@ spec__mount_options(json_t *options, const char *where, struct rt_mount *m, stru
 oom:
     sbuf_free(&data);
     return kerr_set(err, ENOMEM, "%s.options", where);
+}
+
+static int parse_idmaps(json_t *arr, const char *where, struct rt_idmap *maps, size_t *ret_n,
+                        struct kerr *err);
+
+/*
+ * mounts[].uidMappings/gidMappings (runtime-spec 1.1): both or neither, and
+ * they make the mount idmapped even without the "idmap" option.
+ */
+static int
+parse_mount_idmaps(json_t *v, const char *where, struct rt_mount *m, struct kerr *err)
+{
+    static const char *const keys[2] = { "uidMappings", "gidMappings" };
+    struct rt_idmap **maps[2] = { &m->uid_maps, &m->gid_maps };
+    size_t *ns[2] = { &m->n_uid_maps, &m->n_gid_maps };
+    for (int k = 0; k < 2; k++) {
+        char w[64];
+        json_t *arr;
+        int r;
+        snprintf(w, sizeof(w), "%s.%s", where, keys[k]);
+        if ((r = get_typed(v, where, keys[k], JSON_ARRAY, &arr, err)) < 0)
+            return r;
+        if (!arr || json_array_size(arr) == 0)
+            continue;
+        if (json_array_size(arr) > RT_MAX_IDMAPS)
+            return kerr_setf(err, E2BIG, "%s: more than %d entries", w, RT_MAX_IDMAPS);
+        *maps[k] = calloc(json_array_size(arr), sizeof(struct rt_idmap));
+        if (!*maps[k])
+            return kerr_set(err, ENOMEM, "%s", w);
+        if ((r = parse_idmaps(arr, w, *maps[k], ns[k], err)) < 0)
+            return r;
+    }
+    if (!m->n_uid_maps != !m->n_gid_maps)
+        return kerr_setf(err, EINVAL, "%s.%s: an idmapped mount needs both uid and gid mappings",
+                         where, m->n_uid_maps ? "gidMappings" : "uidMappings");
+    if (m->n_uid_maps)
+        m->idmap = true;
+    return 0;
 }
 
 static int
@@ -797,12 +887,11 @@ parse_mounts(json_t *mounts, struct rt_spec *s, struct kerr *err)
         if ((r = get_str(v, where, "type", &m->type, err)) < 0)
             return r;
         json_t *o;
-        if ((r = refuse_set(v, where, "uidMappings", err)) < 0 ||
-            (r = refuse_set(v, where, "gidMappings", err)) < 0)
-            return r;
         if ((r = get_typed(v, where, "options", JSON_ARRAY, &o, err)) < 0)
             return r;
         if ((r = spec__mount_options(o, where, m, err)) < 0)
+            return r;
+        if ((r = parse_mount_idmaps(v, where, m, err)) < 0)
             return r;
         if (m->type && strcmp(m->type, "bind") == 0) {
             m->bind = true;
@@ -812,6 +901,11 @@ parse_mounts(json_t *mounts, struct rt_spec *s, struct kerr *err)
             return kerr_setf(err, EINVAL, "%s.source: a bind mount needs a source", where);
         if (!m->bind && !m->type)
             return kerr_setf(err, EINVAL, "%s.type: missing (and not a bind mount)", where);
+        if (m->idmap && !m->bind)
+            return kerr_setf(err, EINVAL,
+                             "%s.options: idmapped mounts ('idmap', 'ridmap', uidMappings) need a "
+                             "bind mount",
+                             where);
     }
     return 0;
 }
@@ -1092,8 +1186,11 @@ spec__free(struct rt_spec *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_mounts; i++)
+    for (size_t i = 0; i < s->n_mounts; i++) {
         free(s->mounts[i].data);
+        free(s->mounts[i].uid_maps);
+        free(s->mounts[i].gid_maps);
+    }
     free(s->mounts);
     free(s->devices);
     free(s->masked_paths);
@@ -1211,6 +1308,17 @@ spec__parse(json_t *json, const char *bundle, struct rt_spec *s, struct kerr *er
             goto fail;
     } else {
         s->rootfs_propagation = MS_SLAVE | MS_REC;
+    }
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        const struct rt_mount *m = &s->mounts[i];
+        if (m->idmap && !m->n_uid_maps && !(s->new_ns_flags & CLONE_NEWUSER)) {
+            r = kerr_setf(err, EINVAL,
+                          "mounts[%zu].options: an idmapped mount of '%s' without uidMappings "
+                          "and gidMappings takes the container's, but it has no new user "
+                          "namespace",
+                          i, m->destination);
+            goto fail;
+        }
     }
     if (s->hostname && *s->hostname && !(s->new_ns_flags & CLONE_NEWUTS)) {
         bool joined = false;

@@ -246,3 +246,215 @@ def test_invalid_values_name_the_field(rt, tmp_path, section, key, value, needle
     assert r.returncode != 0
     assert needle in r.stderr, r.stderr
     assert not os.path.exists(os.path.join(rt.root, cid))
+
+
+# ---- recursive mount attributes ----
+
+@pytest.fixture
+def tree(tmp_path):
+    """tmp_path/outer with a tmpfs mounted at outer/sub on the host (a
+    submount the container's rbind copies), unmounted after the test."""
+    outer = tmp_path / "outer"
+    sub = outer / "sub"
+    sub.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "kumo-test-sub", str(sub)],
+                   check=True, timeout=10)
+    try:
+        os.chmod(outer, 0o755)
+        (outer / "top").write_text("top\n")
+        (sub / "inner").write_text("inner\n")
+        yield outer
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], timeout=10)
+
+
+WRITE_BOTH = ("touch /data/new 2>/dev/null && echo top=rw || echo top=ro; "
+              "touch /data/sub/new 2>/dev/null && echo sub=rw || echo sub=ro")
+
+
+@pytest.mark.parametrize("opts,expect", [
+    (["rbind", "rro"], {"top": "ro", "sub": "ro"}),
+    # the control: plain ro is for the top mount only, which is why rro exists
+    (["rbind", "ro"], {"top": "ro", "sub": "rw"}),
+    (["rbind"], {"top": "rw", "sub": "rw"}),
+])
+def test_rro_covers_submounts(rt, tmp_path, tree, opts, expect):
+    code, out, err = run_in(rt, tmp_path, ["sh", "-c", WRITE_BOTH], namespaces=ALL_NS,
+                            mounts_add=[{"destination": "/data", "type": "bind",
+                                         "source": str(tree), "options": opts}])
+    assert code == 0, err
+    got = dict(line.split("=") for line in out.split())
+    assert got == expect, out
+
+
+def test_rro_write_fails_with_erofs(rt, tmp_path, tree):
+    code, out, err = run_in(rt, tmp_path, ["sh", "-c", "echo x > /data/sub/inner"],
+                            namespaces=ALL_NS,
+                            mounts_add=[{"destination": "/data", "type": "bind",
+                                         "source": str(tree), "options": ["rbind", "rro"]}])
+    assert code != 0
+    assert "Read-only file system" in err or "Read-only file system" in out, (out, err)
+    assert (tree / "sub" / "inner").read_text() == "inner\n"
+
+
+def mountinfo_opts(out, mountpoint):
+    """Per-mount options (field 6) of mountpoint in a mountinfo dump."""
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) > 5 and f[4] == mountpoint:
+            return set(f[5].split(","))
+    raise AssertionError(f"{mountpoint} not in mountinfo:\n{out}")
+
+
+def test_recursive_nosuid_nodev_noexec_noatime(rt, tmp_path, tree):
+    subprocess.run(["cp", "/bin/busybox", str(tree / "sub" / "bb")], check=True, timeout=10)
+    code, out, err = run_in(
+        rt, tmp_path,
+        ["sh", "-c", "cat /proc/self/mountinfo; /data/sub/bb true && echo exec=ok "
+                     "|| echo exec=denied"],
+        namespaces=ALL_NS,
+        mounts_add=[{"destination": "/data", "type": "bind", "source": str(tree),
+                     "options": ["rbind", "rnosuid", "rnodev", "rnoexec", "rnoatime"]}])
+    assert code == 0, err
+    for mp in ("/data", "/data/sub"):
+        opts = mountinfo_opts(out, mp)
+        assert {"nosuid", "nodev", "noexec", "noatime"} <= opts, (mp, opts)
+    assert "exec=denied" in out
+
+
+def test_recursive_clear_and_atime(rt, tmp_path, tree):
+    """rexec after noexec-by-default: clearing works recursively too; rstrictatime
+    drops relatime everywhere."""
+    code, out, err = run_in(
+        rt, tmp_path, ["cat", "/proc/self/mountinfo"], namespaces=ALL_NS,
+        mounts_add=[{"destination": "/data", "type": "bind", "source": str(tree),
+                     "options": ["rbind", "rnoexec", "rexec", "rstrictatime"]}])
+    assert code == 0, err
+    for mp in ("/data", "/data/sub"):
+        opts = mountinfo_opts(out, mp)
+        assert "noexec" not in opts and "relatime" not in opts and "noatime" not in opts, opts
+
+
+def test_recursive_option_on_tmpfs(rt, tmp_path):
+    code, out, err = run_in(rt, tmp_path, ["sh", "-c", "touch /scratch/x || exit 9"],
+                            namespaces=ALL_NS,
+                            mounts_add=[{"destination": "/scratch", "type": "tmpfs",
+                                         "source": "tmpfs", "options": ["rro"]}])
+    assert code == 9, (out, err)
+
+
+# ---- idmapped mounts ----
+
+@pytest.fixture
+def owned(tmp_path):
+    """A host directory owned by root with a root file and a uid/gid 1234 file,
+    plus a tmpfs submount holding a root file; unmounted after the test."""
+    d = tmp_path / "owned"
+    sub = d / "sub"
+    sub.mkdir(parents=True)
+    os.chmod(d, 0o755)
+    (d / "rootfile").write_text("r\n")
+    (d / "userfile").write_text("u\n")
+    os.chown(d / "userfile", 1234, 1234)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "kumo-test-idmap", str(sub)],
+                   check=True, timeout=10)
+    try:
+        (sub / "subfile").write_text("s\n")
+        yield d
+    finally:
+        subprocess.run(["umount", "-l", str(sub)], timeout=10)
+
+
+STAT_ALL = "stat -c '%n %u %g' /data/rootfile /data/userfile /data/sub/subfile; exit 0"
+
+
+def owners(out):
+    res = {}
+    for line in out.splitlines():
+        name, uid, gid = line.split()
+        res[os.path.basename(name)] = (int(uid), int(gid))
+    return res
+
+
+def idmap_container(rt, tmp_path, src, mount_extra, userns=True):
+    mount = {"destination": "/data", "type": "bind", "source": str(src)}
+    mount.update(mount_extra)
+    kw = {"namespaces": ALL_NS + ([{"type": "user"}] if userns else []),
+          "mounts_add": [mount]}
+    if userns:
+        kw["linux"] = USERNS_MAP
+    b = make_bundle(tmp_path, ["sh", "-c", STAT_ALL], **kw)
+    # container root (host uid 200000) cannot create the mount point itself
+    os.mkdir(os.path.join(b, "rootfs", "data"))
+    r = rt("run", "--bundle", b, new_id("sx"))
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_idmap_with_mount_mappings(rt, tmp_path, owned):
+    """On-disk uid N shows as the host id the mount maps N to, which the
+    container's own mapping (0 -> 200000) shows as N + 1000."""
+    maps = [{"containerID": 0, "hostID": 201000, "size": 2000}]
+    code, out, err = idmap_container(rt, tmp_path, owned,
+                                     {"options": ["rbind", "idmap"], "uidMappings": maps,
+                                      "gidMappings": maps})
+    assert code == 0, err
+    o = owners(out)
+    assert o["rootfile"] == (1000, 1000), out
+    assert o["userfile"] == (2234, 2234), out
+    # "idmap" maps the top mount only: the tmpfs below keeps unmapped owners
+    assert o["subfile"] == (65534, 65534), out
+
+
+def test_ridmap_with_container_mappings(rt, tmp_path, owned):
+    """Without its own mappings the mount takes the container's, so host root's
+    files are root's inside, also on the submount with ridmap."""
+    code, out, err = idmap_container(rt, tmp_path, owned, {"options": ["rbind", "ridmap"]})
+    assert code == 0, err
+    o = owners(out)
+    assert o["rootfile"] == (0, 0), out
+    assert o["userfile"] == (1234, 1234), out
+    assert o["subfile"] == (0, 0), out
+
+
+def test_plain_bind_shows_overflow_ids(rt, tmp_path, owned):
+    """The control for the two tests above: no idmap, host root is unmapped."""
+    code, out, err = idmap_container(rt, tmp_path, owned, {"options": ["rbind"]})
+    assert code == 0, err
+    o = owners(out)
+    assert o["rootfile"] == (65534, 65534), out
+    assert o["userfile"] == (65534, 65534), out
+
+
+def test_idmap_mappings_without_user_namespace(rt, tmp_path, owned):
+    """A root container without a user namespace sees the mapped host ids."""
+    maps = [{"containerID": 0, "hostID": 4321, "size": 1}]
+    code, out, err = idmap_container(rt, tmp_path, owned,
+                                     {"options": ["bind"], "uidMappings": maps,
+                                      "gidMappings": maps}, userns=False)
+    assert code == 0, err
+    o = owners(out)  # not an rbind: sub is an empty dir, its stat fails on stderr
+    assert o["rootfile"] == (4321, 4321), out
+    assert o["userfile"] == (65534, 65534), out
+
+
+def test_idmap_unsupported_filesystem_names_destination(rt, tmp_path):
+    """sysfs cannot be idmapped: create fails naming the mount's destination."""
+    b = make_bundle(tmp_path, ["true"], namespaces=ALL_NS + [{"type": "user"}],
+                    linux=USERNS_MAP,
+                    mounts_add=[{"destination": "/hostsys", "type": "bind", "source": "/sys",
+                                 "options": ["bind", "idmap"]}])
+    cid = new_id("sx")
+    r = rt("create", "--bundle", b, cid)
+    assert r.returncode != 0
+    assert "'/hostsys'" in r.stderr and "does not support idmapped mounts" in r.stderr, r.stderr
+    assert not os.path.exists(os.path.join(rt.root, cid))
+
+
+def test_idmap_without_mappings_or_userns_is_refused(rt, tmp_path, owned):
+    b = make_bundle(tmp_path, ["true"], namespaces=ALL_NS,
+                    mounts_add=[{"destination": "/data", "type": "bind", "source": str(owned),
+                                 "options": ["bind", "idmap"]}])
+    r = rt("create", "--bundle", b, new_id("sx"))
+    assert r.returncode != 0
+    assert "mounts[" in r.stderr and "'/data'" in r.stderr and "user namespace" in r.stderr, \
+        r.stderr

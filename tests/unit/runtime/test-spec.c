@@ -137,7 +137,18 @@ test_field_errors(void **state)
                  "process.apparmorProfile: not supported");
     expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[{}]}]", "destination", "/x",
                                             "type", "tmpfs", "source", "t", "uidMappings")),
-                 "mounts[0].uidMappings: not supported");
+                 "mounts[0].uidMappings[0].size: missing");
+    expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[{s:i, s:i, s:i}]}]", "destination",
+                                            "/x", "type", "bind", "source", "/t", "uidMappings",
+                                            "containerID", 0, "hostID", 1000, "size", 1)),
+                 "mounts[0].gidMappings: an idmapped mount needs both");
+    expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[s]}]", "destination", "/x", "type",
+                                            "tmpfs", "source", "t", "options", "idmap")),
+                 "mounts[0].options: idmapped mounts");
+    expect_error(
+        edited("mounts", json_pack("[{s:s, s:s, s:s, s:[s, s]}]", "destination", "/x", "type",
+                                   "bind", "source", "/t", "options", "rbind", "ridmap")),
+        "mounts[0].options: an idmapped mount of '/x' without uidMappings");
     expect_error(edited("process.scheduler", json_pack("{s:s}", "policy", "SCHED_FOO")),
                  "process.scheduler.policy: unknown policy 'SCHED_FOO'");
     expect_error(edited("process.scheduler", json_object()), "process.scheduler.policy: missing");
@@ -225,6 +236,34 @@ test_mount_options(void **state)
     assert_int_equal(spec__mount_options(o, "mounts[1]", &m, &err), 0);
     assert_false(m.flags & MS_RDONLY);
     assert_true(m.clear_flags & MS_RDONLY);
+    free(m.data);
+    json_decref(o);
+
+    /* Recursive attributes go to mount_setattr, not to the mount(2) flags. */
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s, s, s, s, s]", "rbind", "rro", "rnosuid", "rnoexec", "rdev", "rnoatime");
+    assert_int_equal(spec__mount_options(o, "mounts[3]", &m, &err), 0);
+    assert_false(m.flags & MS_RDONLY);
+    assert_int_equal(m.rec_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC |
+                                    MOUNT_ATTR_NOATIME);
+    assert_int_equal(m.rec_clear, MOUNT_ATTR_NODEV | MOUNT_ATTR__ATIME);
+    assert_true(!m.data || !*m.data); /* nothing left for the filesystem */
+    free(m.data);
+    json_decref(o);
+
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s, s, s]", "rro", "rrw", "rnoatime", "rstrictatime");
+    assert_int_equal(spec__mount_options(o, "mounts[4]", &m, &err), 0);
+    assert_int_equal(m.rec_set, MOUNT_ATTR_STRICTATIME);
+    assert_int_equal(m.rec_clear, MOUNT_ATTR_RDONLY | MOUNT_ATTR__ATIME);
+    free(m.data);
+    json_decref(o);
+
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s, s]", "bind", "ridmap", "nosymfollow");
+    assert_int_equal(spec__mount_options(o, "mounts[5]", &m, &err), 0);
+    assert_true(m.idmap && m.idmap_recursive);
+    assert_true(m.flags & MS_NOSYMFOLLOW);
     free(m.data);
     json_decref(o);
 
