@@ -458,3 +458,14 @@ def test_idmap_without_mappings_or_userns_is_refused(rt, tmp_path, owned):
     assert r.returncode != 0
     assert "mounts[" in r.stderr and "'/data'" in r.stderr and "user namespace" in r.stderr, \
         r.stderr
+
+
+def test_features_advertise_new_fields(rt):
+    r = rt("features")
+    assert r.returncode == 0, r.stderr
+    f = json.loads(r.stdout)
+    for opt in ("rro", "rrw", "rnosuid", "rnodev", "rnoexec", "rnoatime", "rrelatime",
+                "rstrictatime", "rnosymfollow", "idmap", "ridmap", "nosymfollow"):
+        assert opt in f["mountOptions"], opt
+    assert f["linux"]["mountExtensions"]["idmap"]["enabled"] is True
+    assert f["linux"]["intelRdt"]["enabled"] is False

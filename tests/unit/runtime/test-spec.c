@@ -384,6 +384,22 @@ test_features(void **state)
     assert_int_equal(json_array_size(json_object_get(f, "hooks")), 6);
     assert_true(json_is_true(
         json_object_get(json_object_get(json_object_get(f, "linux"), "cgroup"), "v1")));
+    json_t *idmap =
+        json_object_get(json_object_get(json_object_get(f, "linux"), "mountExtensions"), "idmap");
+    assert_true(json_is_true(json_object_get(idmap, "enabled")));
+    /* Every advertised mount option is one the parser takes (as the only option). */
+    size_t i;
+    json_t *o;
+    json_array_foreach (json_object_get(f, "mountOptions"), i, o) {
+        struct rt_mount m = { 0 };
+        struct kerr err = KERR_INIT;
+        json_t *one = json_pack("[O]", o);
+        assert_int_equal(spec__mount_options(one, "mounts[0]", &m, &err), 0);
+        if (m.data && *m.data)
+            fail_msg("option '%s' went to the filesystem data", json_string_value(o));
+        free(m.data);
+        json_decref(one);
+    }
     json_decref(f);
 }
 
