@@ -355,8 +355,9 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, int tree
     const char *type = m->type;
 
     if (m->bind) {
+        /* An idmapped tree was opened by the runtime, which may see more than we do. */
         struct stat st;
-        if (stat(m->source, &st) < 0)
+        if ((tree_fd >= 0 ? fstat(tree_fd, &st) : stat(m->source, &st)) < 0)
             return kerr_set(err, errno, "mount '%s': source '%s'", m->destination, m->source);
         dir = S_ISDIR(st.st_mode);
     }
@@ -664,11 +665,10 @@ sched_policy_name(uint32_t policy)
 }
 
 int
-linux__apply_process_attrs(const struct rt_process *p, const unsigned long *personality_,
-                           struct kerr *err)
+linux__apply_process_attrs(const struct rt_process *p, const unsigned long *pers, struct kerr *err)
 {
-    if (personality_ && personality(*personality_) < 0)
-        return kerr_set(err, errno, "linux.personality: personality(0x%lx)", *personality_);
+    if (pers && personality(*pers) < 0)
+        return kerr_set(err, errno, "linux.personality: personality(0x%lx)", *pers);
     /* IOPRIO_WHO_PROCESS, who 0: this thread, which is the whole process here. */
     if (p->has_ioprio && syscall(SYS_ioprio_set, 1, 0, p->ioprio) < 0)
         return kerr_set(err, errno, "process.ioPriority: ioprio_set class %d level %d",

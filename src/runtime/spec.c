@@ -334,7 +334,8 @@ parse_scheduler(json_t *obj, struct rt_sched *ret, struct kerr *err)
     if (!nv)
         return kerr_setf(err, EINVAL, "%s.policy: unknown policy '%s'", w, policy);
     ret->policy = (uint32_t)nv->val;
-    bool fair = nv->val == SCHED_OTHER || nv->val == SCHED_BATCH || nv->val == SCHED_IDLE;
+    /* The kernel takes sched_nice for these two only; SCHED_IDLE would drop it silently. */
+    bool fair = nv->val == SCHED_OTHER || nv->val == SCHED_BATCH;
     bool rt = nv->val == SCHED_FIFO || nv->val == SCHED_RR;
     bool dl = nv->val == SCHED_DEADLINE;
 
@@ -342,8 +343,7 @@ parse_scheduler(json_t *obj, struct rt_sched *ret, struct kerr *err)
     if ((r = get_int(obj, w, "nice", -20, 19, NULL, &x, err)) < 0)
         return r;
     if (x != 0 && !fair)
-        return kerr_setf(err, EINVAL,
-                         "%s.nice: only SCHED_OTHER, SCHED_BATCH and SCHED_IDLE have one", w);
+        return kerr_setf(err, EINVAL, "%s.nice: only SCHED_OTHER and SCHED_BATCH take one", w);
     ret->nice = (int32_t)x;
     x = 0;
     if ((r = get_int(obj, w, "priority", 0, 99, NULL, &x, err)) < 0)

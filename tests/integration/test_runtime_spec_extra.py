@@ -139,11 +139,16 @@ def test_scheduler_deadline_from_host(rt, tmp_path):
 def test_scheduler_for_exec_process(rt, tmp_path):
     cid, _ = start_detached(rt, tmp_path, ["sleep", "60"], namespaces=ALL_NS)
     proc = dict(BASE_PROCESS, args=["sh", "-c", "cat /proc/$$/stat"],
-                scheduler={"policy": "SCHED_IDLE", "nice": 4})
+                scheduler={"policy": "SCHED_IDLE"})
     r = exec_process(rt, tmp_path, cid, proc)
     assert r.returncode == 0, r.stderr
     f = stat_fields(r.stdout.strip())
     assert f[41] == "5", r.stdout   # SCHED_IDLE
+    proc["scheduler"] = {"policy": "SCHED_OTHER", "nice": 11}
+    r = exec_process(rt, tmp_path, cid, proc)
+    assert r.returncode == 0, r.stderr
+    f = stat_fields(r.stdout.strip())
+    assert (f[41], f[19]) == ("0", "11"), r.stdout
     # and the container's own process kept the default policy
     r2 = exec_process(rt, tmp_path, cid, dict(BASE_PROCESS, args=["cat", "/proc/1/stat"]))
     assert r2.returncode == 0, r2.stderr
@@ -227,6 +232,8 @@ def test_personality_applies_to_exec(rt, tmp_path):
      "process.scheduler.policy: unknown policy 'SCHED_FOO'"),
     ("process", "scheduler", {"policy": "SCHED_OTHER", "nice": 40},
      "process.scheduler.nice"),
+    ("process", "scheduler", {"policy": "SCHED_IDLE", "nice": 5},
+     "process.scheduler.nice: only SCHED_OTHER and SCHED_BATCH"),
     ("process", "scheduler", {"policy": "SCHED_RR", "priority": 0},
      "process.scheduler.priority"),
     ("process", "scheduler", {"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 5},

@@ -160,6 +160,9 @@ test_field_errors(void **state)
     expect_error(
         edited("process.scheduler", json_pack("{s:s, s:i}", "policy", "SCHED_FIFO", "nice", 3)),
         "process.scheduler.nice: only");
+    expect_error(
+        edited("process.scheduler", json_pack("{s:s, s:i}", "policy", "SCHED_IDLE", "nice", 3)),
+        "process.scheduler.nice: only SCHED_OTHER and SCHED_BATCH take one");
     expect_error(edited("process.scheduler", json_pack("{s:s}", "policy", "SCHED_RR")),
                  "process.scheduler.priority: SCHED_RR needs a priority in [1, 99]");
     expect_error(edited("process.scheduler",
