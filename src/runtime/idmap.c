@@ -38,13 +38,13 @@ static int
 write_map(pid_t pid, const char *file, const struct rt_idmap *maps, size_t n, struct kerr *err)
 {
     char path[64];
-    cleanup_free char *buf = malloc(n * 36 + 1);
-    size_t len = 0;
+    size_t cap = n * 36 + 1, len = 0; /* a line is at most 3 * 10 digits + 3 */
+    cleanup_free char *buf = malloc(cap);
     if (!buf)
         return kerr_set(err, ENOMEM, "idmap");
     for (size_t i = 0; i < n; i++)
-        len += (size_t)snprintf(buf + len, 37, "%u %u %u\n", maps[i].container_id, maps[i].host_id,
-                                maps[i].size);
+        len += (size_t)snprintf(buf + len, cap - len, "%u %u %u\n", maps[i].container_id,
+                                maps[i].host_id, maps[i].size);
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
     int r = write_file(path, buf, len);
     if (r < 0)
