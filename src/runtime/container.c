@@ -658,6 +658,12 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
         goto out_spec;
     }
+    /* Mounts are skipped when the init joins a mount namespace by path. */
+    bool mntns_joined = false;
+    for (size_t i = 0; i < spec.n_ns; i++)
+        mntns_joined |= spec.ns[i].flag == CLONE_NEWNS && spec.ns[i].path;
+    if (!mntns_joined && (r = idmap__prepare_mounts(&spec, bundle_abs, &a.mount_fds, err)) < 0)
+        goto out_spec;
     if ((r = mkdir_p(root, 0700)) < 0) {
         r = kerr_set(err, -r, "state root '%s'", root);
         goto out_spec;
@@ -944,6 +950,7 @@ out_fds:
     for (size_t i = 0; i < a.n_cg_fds; i++)
         safe_close(a.cg_fds[i]);
 out_spec:
+    a.mount_fds = idmap__close_mounts(a.mount_fds, spec.n_mounts);
     spec__free(&spec);
     json_decref(config);
     if (r == 0 && ret_c)
@@ -1198,6 +1205,11 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
         goto out;
     }
     json_t *seccomp = json_object_get(json_object_get(cfg, "linux"), "seccomp");
+    /* An exec'd process runs with the container's personality (uname -m agrees). */
+    bool has_pers = false;
+    unsigned long pers = 0;
+    if ((r = spec__parse_personality(json_object_get(cfg, "linux"), &has_pers, &pers, err)) < 0)
+        goto out;
     for (size_t i = 0; i < ARRAY_SIZE(exec_ns_order); i++) {
         char path[64];
         int flag = exec_ns_order[i];
@@ -1276,6 +1288,8 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
                 goto child_fail;
             }
         }
+        if (linux__apply_process_attrs(&p, has_pers ? &pers : NULL, &cerr) < 0)
+            goto child_fail;
         if (linux__resolve_exe(&p, exe, sizeof(exe), &cerr) < 0)
             goto child_fail;
         if (rt_sandbox_enter(cfg, &cerr) < 0)
@@ -1414,23 +1428,34 @@ rt_features(void)
         NULL
     };
     static const char *const mopts[] = {
-        "async",      "atime",         "bind",       "defaults", "dev",
-        "diratime",   "dirsync",       "exec",       "loud",     "mand",
-        "noatime",    "nodev",         "nodiratime", "noexec",   "nomand",
-        "norelatime", "nostrictatime", "nosuid",     "private",  "rbind",
-        "relatime",   "remount",       "ro",         "rprivate", "rshared",
-        "rslave",     "runbindable",   "rw",         "shared",   "silent",
-        "slave",      "strictatime",   "suid",       "sync",     "unbindable",
-        "tmpcopyup",  "rro",           "rnosuid",    "rnodev",   "rnoexec",
-        NULL,
+        "async",      "atime",         "bind",        "defaults",    "dev",
+        "diratime",   "dirsync",       "exec",        "loud",        "mand",
+        "noatime",    "nodev",         "nodiratime",  "noexec",      "nomand",
+        "norelatime", "nostrictatime", "nosuid",      "nosymfollow", "private",
+        "rbind",      "relatime",      "remount",     "ro",          "rprivate",
+        "rshared",    "rslave",        "runbindable", "rw",          "shared",
+        "silent",     "slave",         "strictatime", "suid",        "symfollow",
+        "sync",       "unbindable",    "tmpcopyup",   NULL,
+    };
+    /* Applied with mount_setattr: recursive attributes, idmapped mounts. */
+    static const char *const mopts_setattr[] = {
+        "rro",      "rrw",    "rnosuid",      "rsuid",          "rnodev",       "rdev",
+        "rnoexec",  "rexec",  "rnodiratime",  "rdiratime",      "rrelatime",    "rnorelatime",
+        "rnoatime", "ratime", "rstrictatime", "rnostrictatime", "rnosymfollow", "rsymfollow",
+        "idmap",    "ridmap", NULL,
     };
     static const char *const ns[] = { "cgroup", "ipc",  "mount", "network", "pid",
                                       "time",   "user", "uts",   NULL };
+    json_t *mount_opts = strarr(mopts), *more = strarr(mopts_setattr);
+    if (mount_opts && more)
+        json_array_extend(mount_opts, more);
+    json_decref(more);
     return json_pack("{s:s, s:s, s:o, s:o, s:{s:o, s:{s:b, s:b, s:b, s:b}, s:{s:b}, s:{s:b}, "
-                     "s:{s:b}}, s:{s:s}}",
+                     "s:{s:b}, s:{s:b}, s:{s:{s:b}}}, s:{s:s}}",
                      "ociVersionMin", "1.0.0", "ociVersionMax", RT_OCI_VERSION, "hooks",
-                     strarr(hooks), "mountOptions", strarr(mopts), "linux", "namespaces",
-                     strarr(ns), "cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0,
-                     "seccomp", "enabled", 1, "apparmor", "enabled", 0, "selinux", "enabled", 0,
-                     "annotations", RT_ANNOT_TYPE, "process|sandbox");
+                     strarr(hooks), "mountOptions", mount_opts, "linux", "namespaces", strarr(ns),
+                     "cgroup", "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "seccomp",
+                     "enabled", 1, "apparmor", "enabled", 0, "selinux", "enabled", 0, "intelRdt",
+                     "enabled", 0, "mountExtensions", "idmap", "enabled", 1, "annotations",
+                     RT_ANNOT_TYPE, "process|sandbox");
 }

@@ -41,6 +41,12 @@ struct rt_mount {
     unsigned long clear_flags; /* flags to clear on remount, e.g. "rw" after "ro" */
     char *data;                /* comma-joined fs options, owned */
     bool bind;
+    /* "rro", "rnosuid"...: MOUNT_ATTR_* for mount_setattr(AT_RECURSIVE) after mounting. */
+    uint64_t rec_set, rec_clear;
+    /* "idmap"/"ridmap": an idmapped bind mount, prepared by the runtime (mountattr.c). */
+    bool idmap, idmap_recursive;
+    struct rt_idmap *uid_maps, *gid_maps; /* the mount's own mappings (owned), or none */
+    size_t n_uid_maps, n_gid_maps;
 };
 
 struct rt_device {
@@ -57,6 +63,15 @@ struct rt_device {
 struct rt_rlimit {
     int resource;
     rlim_t soft, hard;
+};
+
+/* process.scheduler, as sched_setattr(2) takes it. */
+struct rt_sched {
+    uint32_t policy;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t flags;
+    uint64_t runtime_nsec, deadline_nsec, period_nsec;
 };
 
 struct rt_process {
@@ -77,6 +92,10 @@ struct rt_process {
     bool has_oom_score_adj;
     int oom_score_adj;
     int console_width, console_height;
+    bool has_sched;
+    struct rt_sched sched;
+    bool has_ioprio;
+    int ioprio; /* IOPRIO_PRIO_VALUE(class, level) for ioprio_set(2) */
 };
 
 /* The config.json we act on; pointers borrow from json (kept alive in here). */
@@ -108,7 +127,9 @@ struct rt_spec {
     unsigned long rootfs_propagation; /* default MS_SLAVE|MS_REC */
     const char *cgroups_path;
     const char *mount_label;
-    bool sandbox; /* annotation org.kumo.type=sandbox */
+    bool has_personality;
+    unsigned long personality; /* linux.personality for personality(2) */
+    bool sandbox;              /* annotation org.kumo.type=sandbox */
 };
 
 /* spec.c */
@@ -118,6 +139,11 @@ void spec__free(struct rt_spec *s);
 int spec__parse_process(json_t *proc, struct rt_process *ret, bool need_args, struct kerr *err);
 void spec__free_process(struct rt_process *p);
 int spec__mount_options(json_t *options, const char *where, struct rt_mount *m, struct kerr *err);
+/*
+ * linux.personality of a config (lin may be NULL): *ret_has false when it is
+ * not set. Used by spec__parse and by exec, which reads the container's config.
+ */
+int spec__parse_personality(json_t *lin, bool *ret_has, unsigned long *ret, struct kerr *err);
 
 /* cgroup.c */
 enum rt_cg_mode {
@@ -184,6 +210,17 @@ bool hooks__has(json_t *hooks, const char *name);
 char *hooks__state(const char *id, const char *status, pid_t pid, const char *bundle,
                    json_t *annotations);
 
+/*
+ * idmap.c: for every idmapped mount of s, a detached clone of its source with
+ * the idmap set, as an fd (O_CLOEXEC) in *ret_fds[i] (-1 for other mounts);
+ * *ret_fds is NULL when s has none. Runs in the runtime before clone3; the
+ * init attaches the trees. Free with idmap__close_mounts.
+ */
+int idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, int **ret_fds,
+                          struct kerr *err);
+/* Close and free what idmap__prepare_mounts returned (NULL is fine); returns NULL. */
+int *idmap__close_mounts(int *fds, size_t n);
+
 /* linux.c: the container init. */
 struct rt_init_args {
     struct rt_spec *spec;
@@ -206,6 +243,7 @@ struct rt_init_args {
     int preserve_fds;     /* fds 3..3+N-1 survive execve */
     bool start_now;       /* do not wait for start (run) */
     pid_t parent_pid;     /* the runtime that cloned us (outside our pid ns: 0) */
+    int *mount_fds;       /* per mount: idmapped tree to attach or -1; NULL = none */
 };
 
 /* Runs in the cloned child; never returns. */
@@ -222,6 +260,12 @@ int linux__resolve_exe(const struct rt_process *p, char *buf, size_t cap, struct
 void linux__reset_signals(void);
 void linux__preserve_fds(int n);
 int linux__finalize_process(const struct rt_process *p, json_t *seccomp, struct kerr *err);
+/*
+ * personality(2) (NULL: leave it), ioprio_set(2) and sched_setattr(2) of
+ * the calling process, from linux.personality and p. Errors name the field.
+ */
+int linux__apply_process_attrs(const struct rt_process *p, const unsigned long *personality,
+                               struct kerr *err);
 
 /* proc helpers (container.c) */
 uint64_t rt__proc_starttime(pid_t pid);

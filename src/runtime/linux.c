@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,6 +46,9 @@
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef ST_NOSYMFOLLOW
+#define ST_NOSYMFOLLOW 0x2000 /* statfs f_flags, as the kernel reports MNT_NOSYMFOLLOW */
 #endif
 
 /* ---- sync protocol: one SOCK_SEQPACKET message = tag, errno, text ---- */
@@ -260,6 +264,8 @@ locked_flags(const char *path)
         f |= MS_NODIRATIME;
     if (sv.f_flag & ST_RELATIME)
         f |= MS_RELATIME;
+    if (sv.f_flag & ST_NOSYMFOLLOW)
+        f |= MS_NOSYMFOLLOW;
     return f;
 }
 
@@ -334,8 +340,14 @@ mount_cgroupfs(struct rt_init_args *a, int root_fd, const struct rt_mount *m, co
     return 0;
 }
 
+/*
+ * do_mount for mounts[] entry m; tree_fd is the idmapped clone of its
+ * source the runtime prepared (idmap.c), attached in place of a bind mount,
+ * or -1.
+ */
 static int
-do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct kerr *err)
+do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, int tree_fd,
+         struct kerr *err)
 {
     char target[64];
     bool dir = true;
@@ -343,8 +355,9 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
     const char *type = m->type;
 
     if (m->bind) {
+        /* An idmapped tree was opened by the runtime, which may see more than we do. */
         struct stat st;
-        if (stat(m->source, &st) < 0)
+        if ((tree_fd >= 0 ? fstat(tree_fd, &st) : stat(m->source, &st)) < 0)
             return kerr_set(err, errno, "mount '%s': source '%s'", m->destination, m->source);
         dir = S_ISDIR(st.st_mode);
     }
@@ -358,7 +371,15 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
 
     bool remount = false;
     unsigned long rflags = 0, rclear = 0;
-    if (m->bind) {
+    if (m->bind && tree_fd >= 0) {
+        if (syscall(SYS_move_mount, tree_fd, "", fd, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+            return kerr_set(err, errno, "attach the idmapped mount of '%s' on '%s'", m->source,
+                            m->destination);
+        rflags = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+        rclear = m->clear_flags;
+        remount = rflags || rclear;
+    } else if (m->bind) {
         if (mount(m->source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
             return kerr_set(err, errno, "bind mount '%s' on '%s'", m->source, m->destination);
         rflags = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
@@ -385,7 +406,8 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
             remount = rflags != 0;
         }
     }
-    if (!remount && !m->propagation)
+    bool rec = m->rec_set || m->rec_clear;
+    if (!remount && !m->propagation && !rec)
         return 0;
     /* Our fd still names the covered directory: find the new mount's top. */
     close(fd);
@@ -397,6 +419,12 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, struct k
         return kerr_set(err, -r, "remount '%s' with its options", m->destination);
     if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
         return kerr_set(err, errno, "set propagation of '%s'", m->destination);
+    if (rec) {
+        /* "rro", "rnosuid"...: this mount and every mount below it. */
+        struct mount_attr ma = { .attr_set = m->rec_set, .attr_clr = m->rec_clear };
+        if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &ma, sizeof(ma)) < 0)
+            return kerr_set(err, errno, "set the recursive options of '%s'", m->destination);
+    }
     return 0;
 }
 
@@ -615,6 +643,59 @@ set_rlimits(const struct rt_process *p, struct kerr *err)
     return 0;
 }
 
+/* struct sched_attr of <linux/sched/types.h> up to VER0, which glibc 2.36 lacks. */
+struct rt_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+};
+
+static const char *
+sched_policy_name(uint32_t policy)
+{
+    static const char *const names[] = { "SCHED_OTHER",   "SCHED_FIFO", "SCHED_RR",
+                                         "SCHED_BATCH",   "?",          "SCHED_IDLE",
+                                         "SCHED_DEADLINE" };
+    return policy < ARRAY_SIZE(names) ? names[policy] : "?";
+}
+
+int
+linux__apply_process_attrs(const struct rt_process *p, const unsigned long *pers, struct kerr *err)
+{
+    if (pers && personality(*pers) < 0)
+        return kerr_set(err, errno, "linux.personality: personality(0x%lx)", *pers);
+    /* IOPRIO_WHO_PROCESS, who 0: this thread, which is the whole process here. */
+    if (p->has_ioprio && syscall(SYS_ioprio_set, 1, 0, p->ioprio) < 0)
+        return kerr_set(err, errno, "process.ioPriority: ioprio_set class %d level %d",
+                        p->ioprio >> 13, p->ioprio & 7);
+    if (p->has_sched) {
+        struct rt_sched_attr sa = {
+            .size = sizeof(sa),
+            .sched_policy = p->sched.policy,
+            .sched_flags = p->sched.flags,
+            .sched_nice = p->sched.nice,
+            .sched_priority = p->sched.priority,
+            .sched_runtime = p->sched.runtime_nsec,
+            .sched_deadline = p->sched.deadline_nsec,
+            .sched_period = p->sched.period_nsec,
+        };
+        bool rt = p->sched.policy == SCHED_FIFO || p->sched.policy == SCHED_RR;
+        if (syscall(SYS_sched_setattr, 0, &sa, 0) < 0)
+            return kerr_set(err, errno, "process.scheduler: sched_setattr %s%s",
+                            sched_policy_name(p->sched.policy),
+                            rt && errno == EPERM
+                                ? " (needs CAP_SYS_NICE in the initial user namespace and, with "
+                                  "RT group scheduling, linux.resources.cpu.realtimeRuntime)"
+                                : "");
+    }
+    return 0;
+}
+
 /*
  * The last steps before execve, in runc's order: user and groups (caps kept),
  * capabilities, no_new_privs, umask, then seccomp as the very last syscall
@@ -787,7 +868,8 @@ linux__init(struct rt_init_args *a)
         }
         bool dev_tmpfs = false;
         for (size_t i = 0; i < s->n_mounts; i++) {
-            if ((r = do_mount(a, root_fd, &s->mounts[i], &err)) < 0)
+            int tree = a->mount_fds ? a->mount_fds[i] : -1;
+            if ((r = do_mount(a, root_fd, &s->mounts[i], tree, &err)) < 0)
                 die(a, &err);
             if (strcmp(s->mounts[i].destination, "/dev") == 0 && !s->mounts[i].bind)
                 dev_tmpfs = true;
@@ -823,6 +905,12 @@ linux__init(struct rt_init_args *a)
         die(a, &err);
     }
     if ((r = set_rlimits(p, &err)) < 0)
+        die(a, &err);
+    /*
+     * Before "ready", so a refused priority fails create; after the rlimits,
+     * which may be what allows it (RLIMIT_RTPRIO, RLIMIT_NICE).
+     */
+    if ((r = linux__apply_process_attrs(p, s->has_personality ? &s->personality : NULL, &err)) < 0)
         die(a, &err);
     if (s->sandbox && (r = rt_sandbox_enter(s->json, &err)) < 0)
         die(a, &err);

@@ -539,6 +539,15 @@ harden_mounts(json_t *config, bool netns, json_t *rw, struct kerr *err)
         json_t *opts = json_object_get(m, "options");
         if (opts && !json_is_array(opts))
             return kerr_setf(err, EINVAL, "mounts[%zu].options: must be an array", i);
+        /*
+         * Through an idmapped mount the sandbox's root writes files owned by
+         * whatever host id the mapping names (host root, with a setuid bit).
+         */
+        if (has_option(m, "idmap") || has_option(m, "ridmap") ||
+            json_array_size(json_object_get(m, "uidMappings")) > 0 ||
+            json_array_size(json_object_get(m, "gidMappings")) > 0)
+            return kerr_setf(err, EINVAL,
+                             "mounts[%zu]: idmapped mounts are not allowed in a sandbox", i);
         if (type_is(m, "sysfs")) {
             if (!netns) {
                 json_t *bind =

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,14 @@
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
+#endif
+/* <linux/sched.h> clashes with glibc's <sched.h>; these are its uapi values. */
+#ifndef SCHED_FLAG_RESET_ON_FORK
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#define SCHED_FLAG_RECLAIM       0x02
+#define SCHED_FLAG_DL_OVERRUN    0x04
+#define SCHED_FLAG_KEEP_POLICY   0x08
+#define SCHED_FLAG_KEEP_PARAMS   0x10
 #endif
 
 /*
@@ -277,6 +286,196 @@ parse_caps(json_t *caps, const char *where, struct kerr *err)
     return 0;
 }
 
+static const struct name_val sched_policies[] = {
+    { "SCHED_OTHER", SCHED_OTHER },
+    { "SCHED_FIFO", SCHED_FIFO },
+    { "SCHED_RR", SCHED_RR },
+    { "SCHED_BATCH", SCHED_BATCH },
+    { "SCHED_IDLE", SCHED_IDLE },
+    { "SCHED_DEADLINE", SCHED_DEADLINE },
+    { NULL, 0 },
+};
+
+static const struct name_val sched_flag_names[] = {
+    { "SCHED_FLAG_RESET_ON_FORK", SCHED_FLAG_RESET_ON_FORK },
+    { "SCHED_FLAG_RECLAIM", SCHED_FLAG_RECLAIM },
+    { "SCHED_FLAG_DL_OVERRUN", SCHED_FLAG_DL_OVERRUN },
+    { "SCHED_FLAG_KEEP_POLICY", SCHED_FLAG_KEEP_POLICY },
+    { "SCHED_FLAG_KEEP_PARAMS", SCHED_FLAG_KEEP_PARAMS },
+    { NULL, 0 },
+};
+
+/*
+ * process.scheduler. Checks what the kernel would refuse with a bare EINVAL
+ * (priority outside the policy's range, deadline parameters out of order),
+ * so the error names the field instead.
+ */
+static int
+parse_scheduler(json_t *obj, struct rt_sched *ret, struct kerr *err)
+{
+    static const char *const keys[] = { "policy",  "nice",     "priority", "flags",
+                                        "runtime", "deadline", "period",   NULL };
+    const char *w = "process.scheduler";
+    const char *policy;
+    json_t *flags, *v;
+    int64_t x;
+    size_t i;
+    int r;
+
+    memset(ret, 0, sizeof(*ret));
+    if ((r = check_keys(obj, w, keys, err)) < 0 ||
+        (r = get_str(obj, w, "policy", &policy, err)) < 0)
+        return r;
+    if (!policy)
+        return kerr_setf(err, EINVAL, "%s.policy: missing", w);
+    const struct name_val *nv = lookup(sched_policies, policy);
+    if (!nv && strcmp(policy, "SCHED_ISO") == 0)
+        return kerr_setf(err, ENOTSUP, "%s.policy: 'SCHED_ISO' is not implemented by Linux", w);
+    if (!nv)
+        return kerr_setf(err, EINVAL, "%s.policy: unknown policy '%s'", w, policy);
+    ret->policy = (uint32_t)nv->val;
+    /* The kernel takes sched_nice for these two only; SCHED_IDLE would drop it silently. */
+    bool fair = nv->val == SCHED_OTHER || nv->val == SCHED_BATCH;
+    bool rt = nv->val == SCHED_FIFO || nv->val == SCHED_RR;
+    bool dl = nv->val == SCHED_DEADLINE;
+
+    x = 0;
+    if ((r = get_int(obj, w, "nice", -20, 19, NULL, &x, err)) < 0)
+        return r;
+    if (x != 0 && !fair)
+        return kerr_setf(err, EINVAL, "%s.nice: only SCHED_OTHER and SCHED_BATCH take one", w);
+    ret->nice = (int32_t)x;
+    x = 0;
+    if ((r = get_int(obj, w, "priority", 0, 99, NULL, &x, err)) < 0)
+        return r;
+    if (rt && x == 0)
+        return kerr_setf(err, EINVAL, "%s.priority: %s needs a priority in [1, 99]", w, policy);
+    if (!rt && x != 0)
+        return kerr_setf(err, EINVAL,
+                         "%s.priority: must be 0 for %s (only SCHED_FIFO and SCHED_RR)", w, policy);
+    ret->priority = (uint32_t)x;
+
+    if ((r = get_typed(obj, w, "flags", JSON_ARRAY, &flags, err)) < 0)
+        return r;
+    json_array_foreach (flags, i, v) {
+        const char *f = json_string_value(v);
+        if (!f)
+            return kerr_setf(err, EINVAL, "%s.flags[%zu]: expected a string", w, i);
+        const struct name_val *fv = lookup(sched_flag_names, f);
+        /*
+         * The utilisation clamps need values the spec has no field for;
+         * passing zeros would clamp the task to no capacity at all.
+         */
+        if (!fv && strncmp(f, "SCHED_FLAG_UTIL_CLAMP_", 22) == 0)
+            return kerr_setf(err, ENOTSUP,
+                             "%s.flags[%zu]: '%s' needs clamp values the spec cannot carry; not "
+                             "supported by kumo-runtime",
+                             w, i, f);
+        if (!fv)
+            return kerr_setf(err, EINVAL, "%s.flags[%zu]: unknown flag '%s'", w, i, f);
+        ret->flags |= (uint64_t)fv->val;
+    }
+
+    static const char *const dl_keys[] = { "runtime", "deadline", "period" };
+    uint64_t *dl_vals[] = { &ret->runtime_nsec, &ret->deadline_nsec, &ret->period_nsec };
+    for (size_t k = 0; k < ARRAY_SIZE(dl_keys); k++) {
+        bool has = false;
+        x = 0;
+        if ((r = get_int(obj, w, dl_keys[k], 0, INT64_MAX, &has, &x, err)) < 0)
+            return r;
+        if (x != 0 && !dl)
+            return kerr_setf(err, EINVAL, "%s.%s: only SCHED_DEADLINE takes one", w, dl_keys[k]);
+        *dl_vals[k] = (uint64_t)x;
+    }
+    if (dl) {
+        /* The kernel's rules (sched_dl_overflow/__checkparam_dl): 0 < runtime <= deadline <=
+         * period. */
+        uint64_t period = ret->period_nsec ? ret->period_nsec : ret->deadline_nsec;
+        if (ret->runtime_nsec < 1024)
+            return kerr_setf(err, EINVAL, "%s.runtime: SCHED_DEADLINE needs at least 1024 ns", w);
+        if (ret->deadline_nsec < ret->runtime_nsec)
+            return kerr_setf(err, EINVAL, "%s.deadline: %llu is less than runtime %llu", w,
+                             (unsigned long long)ret->deadline_nsec,
+                             (unsigned long long)ret->runtime_nsec);
+        if (period < ret->deadline_nsec)
+            return kerr_setf(err, EINVAL, "%s.period: %llu is less than deadline %llu", w,
+                             (unsigned long long)period, (unsigned long long)ret->deadline_nsec);
+    }
+    return 0;
+}
+
+static const struct name_val ioprio_classes[] = {
+    { "IOPRIO_CLASS_RT", 1 },
+    { "IOPRIO_CLASS_BE", 2 },
+    { "IOPRIO_CLASS_IDLE", 3 },
+    { NULL, 0 },
+};
+
+/* process.ioPriority: the value ioprio_set(2) takes, class << 13 | level. */
+static int
+parse_ioprio(json_t *obj, int *ret, struct kerr *err)
+{
+    static const char *const keys[] = { "class", "priority", NULL };
+    const char *w = "process.ioPriority";
+    const char *cls;
+    int64_t level = 0;
+    int r;
+
+    if ((r = check_keys(obj, w, keys, err)) < 0 || (r = get_str(obj, w, "class", &cls, err)) < 0)
+        return r;
+    if (!cls)
+        return kerr_setf(err, EINVAL, "%s.class: missing", w);
+    const struct name_val *nv = lookup(ioprio_classes, cls);
+    if (!nv)
+        return kerr_setf(err, EINVAL, "%s.class: unknown class '%s'", w, cls);
+    if ((r = get_int(obj, w, "priority", 0, 7, NULL, &level, err)) < 0)
+        return r;
+    *ret = nv->val << 13 | (int)level;
+    return 0;
+}
+
+static const struct name_val personality_domains[] = {
+    { "LINUX", PER_LINUX },
+    { "LINUX32", PER_LINUX32 },
+    { NULL, 0 },
+};
+
+int
+spec__parse_personality(json_t *lin, bool *ret_has, unsigned long *ret, struct kerr *err)
+{
+    static const char *const keys[] = { "domain", "flags", NULL };
+    const char *w = "linux.personality";
+    const char *domain;
+    json_t *obj, *flags;
+    int r;
+
+    if ((r = get_typed(lin, "linux", "personality", JSON_OBJECT, &obj, err)) < 0)
+        return r;
+    if (!obj) {
+        *ret_has = false;
+        return 0;
+    }
+    if ((r = check_keys(obj, w, keys, err)) < 0 ||
+        (r = get_str(obj, w, "domain", &domain, err)) < 0)
+        return r;
+    if (!domain)
+        return kerr_setf(err, EINVAL, "%s.domain: missing", w);
+    const struct name_val *nv = lookup(personality_domains, domain);
+    if (!nv)
+        return kerr_setf(err, EINVAL, "%s.domain: unknown domain '%s' (LINUX, LINUX32)", w, domain);
+    if ((r = get_typed(obj, w, "flags", JSON_ARRAY, &flags, err)) < 0)
+        return r;
+    /* The spec defines no flag values yet; one we do not know would be silently dropped. */
+    if (json_array_size(flags) > 0) {
+        json_t *f = json_array_get(flags, 0);
+        return kerr_setf(err, EINVAL, "%s.flags[0]: unknown flag '%s' (the spec defines none)", w,
+                         json_is_string(f) ? json_string_value(f) : "?");
+    }
+    *ret = (unsigned long)nv->val;
+    *ret_has = true;
+    return 0;
+}
+
 void
 spec__free_process(struct rt_process *p)
 {
@@ -429,8 +628,19 @@ spec__parse_process(json_t *proc, struct rt_process *p, bool need_args, struct k
         goto fail;
     p->has_oom_score_adj = has;
     p->oom_score_adj = (int)x;
-    static const char *const unsupported[] = { "apparmorProfile", "selinuxLabel", "scheduler",
-                                               "ioPriority", "execCPUAffinity" };
+    json_t *o;
+    if ((r = get_typed(proc, w, "scheduler", JSON_OBJECT, &o, err)) < 0)
+        goto fail;
+    if (o && (r = parse_scheduler(o, &p->sched, err)) < 0)
+        goto fail;
+    p->has_sched = o != NULL;
+    if ((r = get_typed(proc, w, "ioPriority", JSON_OBJECT, &o, err)) < 0)
+        goto fail;
+    if (o && (r = parse_ioprio(o, &p->ioprio, err)) < 0)
+        goto fail;
+    p->has_ioprio = o != NULL;
+    static const char *const unsupported[] = { "apparmorProfile", "selinuxLabel",
+                                               "execCPUAffinity" };
     for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++)
         if ((r = refuse_set(proc, w, unsupported[i], err)) < 0)
             goto fail;
@@ -469,7 +679,70 @@ static const struct {
     { "nostrictatime", true, MS_STRICTATIME },
     { "silent", false, MS_SILENT },
     { "loud", true, MS_SILENT },
+    { "nosymfollow", false, MS_NOSYMFOLLOW },
+    { "symfollow", true, MS_NOSYMFOLLOW },
 };
+
+/*
+ * Recursive attributes: applied with mount_setattr(AT_RECURSIVE) to the
+ * mount and everything below it once it is in place. atime is one field in
+ * MOUNT_ATTR__ATIME, not a bit: the options that only say "not X" pick the
+ * mode mount(8) means by them (ratime and rnostrictatime: the kernel's
+ * default relatime; rnorelatime: strictatime).
+ */
+static const struct {
+    const char *name;
+    bool clear;
+    uint64_t attr;
+} rec_attrs[] = {
+    { "rro", false, MOUNT_ATTR_RDONLY },
+    { "rrw", true, MOUNT_ATTR_RDONLY },
+    { "rnosuid", false, MOUNT_ATTR_NOSUID },
+    { "rsuid", true, MOUNT_ATTR_NOSUID },
+    { "rnodev", false, MOUNT_ATTR_NODEV },
+    { "rdev", true, MOUNT_ATTR_NODEV },
+    { "rnoexec", false, MOUNT_ATTR_NOEXEC },
+    { "rexec", true, MOUNT_ATTR_NOEXEC },
+    { "rnodiratime", false, MOUNT_ATTR_NODIRATIME },
+    { "rdiratime", true, MOUNT_ATTR_NODIRATIME },
+    { "rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW },
+    { "rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW },
+};
+
+static const struct {
+    const char *name;
+    uint64_t mode;
+} rec_atime[] = {
+    { "rrelatime", MOUNT_ATTR_RELATIME },       { "rnoatime", MOUNT_ATTR_NOATIME },
+    { "rstrictatime", MOUNT_ATTR_STRICTATIME }, { "ratime", MOUNT_ATTR_RELATIME },
+    { "rnostrictatime", MOUNT_ATTR_RELATIME },  { "rnorelatime", MOUNT_ATTR_STRICTATIME },
+};
+
+/* A recursive attribute option: record it in m; false if o is not one. */
+static bool
+rec_option(const char *o, struct rt_mount *m)
+{
+    for (size_t k = 0; k < ARRAY_SIZE(rec_attrs); k++) {
+        if (strcmp(o, rec_attrs[k].name) != 0)
+            continue;
+        if (rec_attrs[k].clear) {
+            m->rec_set &= ~rec_attrs[k].attr;
+            m->rec_clear |= rec_attrs[k].attr;
+        } else {
+            m->rec_set |= rec_attrs[k].attr;
+            m->rec_clear &= ~rec_attrs[k].attr;
+        }
+        return true;
+    }
+    for (size_t k = 0; k < ARRAY_SIZE(rec_atime); k++) {
+        if (strcmp(o, rec_atime[k].name) != 0)
+            continue;
+        m->rec_clear |= MOUNT_ATTR__ATIME;
+        m->rec_set = (m->rec_set & ~(uint64_t)MOUNT_ATTR__ATIME) | rec_atime[k].mode;
+        return true;
+    }
+    return false;
+}
 
 static const struct {
     const char *name;
@@ -522,26 +795,15 @@ spec__mount_options(json_t *options, const char *where, struct rt_mount *m, stru
                 done = true;
             }
         }
-        /* Recursive attributes and idmapped mounts need mount_setattr; not yet supported. */
+        if (!done)
+            done = rec_option(o, m);
         if (!done && (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0)) {
-            sbuf_free(&data);
-            return kerr_setf(err, ENOTSUP, "%s.options[%zu]: '%s' mounts are not supported", where,
-                             i, o);
+            m->idmap = true;
+            m->idmap_recursive = o[0] == 'r';
+            done = true;
         }
-        if (!done &&
-            (strcmp(o, "tmpcopyup") == 0 || o[0] == 'r' || strncmp(o, "nosymfollow", 11) == 0)) {
-            /* "rro", "rnosuid"...: apply the non-recursive part if we know it. */
-            if (o[0] == 'r') {
-                for (size_t k = 0; k < ARRAY_SIZE(mount_flags); k++) {
-                    if (strcmp(o + 1, mount_flags[k].name) == 0 && !mount_flags[k].clear) {
-                        m->flags |= mount_flags[k].flag;
-                        done = true;
-                    }
-                }
-            }
-            if (!done && (strcmp(o, "tmpcopyup") == 0 || strcmp(o, "nosymfollow") == 0))
-                done = true;
-        }
+        if (!done && strcmp(o, "tmpcopyup") == 0)
+            done = true;
         if (done)
             continue;
         if (data.len && sbuf_putc(&data, ',') < 0)
@@ -554,6 +816,44 @@ spec__mount_options(json_t *options, const char *where, struct rt_mount *m, stru
 oom:
     sbuf_free(&data);
     return kerr_set(err, ENOMEM, "%s.options", where);
+}
+
+static int parse_idmaps(json_t *arr, const char *where, struct rt_idmap *maps, size_t *ret_n,
+                        struct kerr *err);
+
+/*
+ * mounts[].uidMappings/gidMappings (runtime-spec 1.1): both or neither, and
+ * they make the mount idmapped even without the "idmap" option.
+ */
+static int
+parse_mount_idmaps(json_t *v, const char *where, struct rt_mount *m, struct kerr *err)
+{
+    static const char *const keys[2] = { "uidMappings", "gidMappings" };
+    struct rt_idmap **maps[2] = { &m->uid_maps, &m->gid_maps };
+    size_t *ns[2] = { &m->n_uid_maps, &m->n_gid_maps };
+    for (int k = 0; k < 2; k++) {
+        char w[64];
+        json_t *arr;
+        int r;
+        snprintf(w, sizeof(w), "%s.%s", where, keys[k]);
+        if ((r = get_typed(v, where, keys[k], JSON_ARRAY, &arr, err)) < 0)
+            return r;
+        if (!arr || json_array_size(arr) == 0)
+            continue;
+        if (json_array_size(arr) > RT_MAX_IDMAPS)
+            return kerr_setf(err, E2BIG, "%s: more than %d entries", w, RT_MAX_IDMAPS);
+        *maps[k] = calloc(json_array_size(arr), sizeof(struct rt_idmap));
+        if (!*maps[k])
+            return kerr_set(err, ENOMEM, "%s", w);
+        if ((r = parse_idmaps(arr, w, *maps[k], ns[k], err)) < 0)
+            return r;
+    }
+    if (!m->n_uid_maps != !m->n_gid_maps)
+        return kerr_setf(err, EINVAL, "%s.%s: an idmapped mount needs both uid and gid mappings",
+                         where, m->n_uid_maps ? "gidMappings" : "uidMappings");
+    if (m->n_uid_maps)
+        m->idmap = true;
+    return 0;
 }
 
 static int
@@ -587,12 +887,11 @@ parse_mounts(json_t *mounts, struct rt_spec *s, struct kerr *err)
         if ((r = get_str(v, where, "type", &m->type, err)) < 0)
             return r;
         json_t *o;
-        if ((r = refuse_set(v, where, "uidMappings", err)) < 0 ||
-            (r = refuse_set(v, where, "gidMappings", err)) < 0)
-            return r;
         if ((r = get_typed(v, where, "options", JSON_ARRAY, &o, err)) < 0)
             return r;
         if ((r = spec__mount_options(o, where, m, err)) < 0)
+            return r;
+        if ((r = parse_mount_idmaps(v, where, m, err)) < 0)
             return r;
         if (m->type && strcmp(m->type, "bind") == 0) {
             m->bind = true;
@@ -602,6 +901,11 @@ parse_mounts(json_t *mounts, struct rt_spec *s, struct kerr *err)
             return kerr_setf(err, EINVAL, "%s.source: a bind mount needs a source", where);
         if (!m->bind && !m->type)
             return kerr_setf(err, EINVAL, "%s.type: missing (and not a bind mount)", where);
+        if (m->idmap && !m->bind)
+            return kerr_setf(err, EINVAL,
+                             "%s.options: idmapped mounts ('idmap', 'ridmap', uidMappings) need a "
+                             "bind mount",
+                             where);
     }
     return 0;
 }
@@ -865,7 +1169,9 @@ parse_linux(json_t *lin, struct rt_spec *s, struct kerr *err)
         return r;
     if ((r = get_str(lin, "linux", "mountLabel", &s->mount_label, err)) < 0)
         return r;
-    static const char *const unsupported[] = { "personality", "intelRdt", "mountLabel" };
+    if ((r = spec__parse_personality(lin, &s->has_personality, &s->personality, err)) < 0)
+        return r;
+    static const char *const unsupported[] = { "intelRdt", "mountLabel" };
     for (size_t k = 0; k < ARRAY_SIZE(unsupported); k++)
         if ((r = refuse_set(lin, "linux", unsupported[k], err)) < 0)
             return r;
@@ -880,8 +1186,11 @@ spec__free(struct rt_spec *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_mounts; i++)
+    for (size_t i = 0; i < s->n_mounts; i++) {
         free(s->mounts[i].data);
+        free(s->mounts[i].uid_maps);
+        free(s->mounts[i].gid_maps);
+    }
     free(s->mounts);
     free(s->devices);
     free(s->masked_paths);
@@ -960,6 +1269,15 @@ spec__parse(json_t *json, const char *bundle, struct rt_spec *s, struct kerr *er
         goto fail;
     if (s->hooks && (r = parse_hooks(s->hooks, err)) < 0)
         goto fail;
+    /* The init applies the scheduler before startContainer hooks, which it forks. */
+    if (s->process.has_sched && s->process.sched.policy == SCHED_DEADLINE &&
+        !(s->process.sched.flags & SCHED_FLAG_RESET_ON_FORK) &&
+        hooks__has(s->hooks, "startContainer")) {
+        r = kerr_setf(err, EINVAL,
+                      "process.scheduler.policy: a SCHED_DEADLINE init cannot fork "
+                      "startContainer hooks (add SCHED_FLAG_RESET_ON_FORK)");
+        goto fail;
+    }
     if ((r = get_typed(json, "", "annotations", JSON_OBJECT, &s->annotations, err)) < 0)
         goto fail;
     if (s->annotations) {
@@ -990,6 +1308,17 @@ spec__parse(json_t *json, const char *bundle, struct rt_spec *s, struct kerr *er
             goto fail;
     } else {
         s->rootfs_propagation = MS_SLAVE | MS_REC;
+    }
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        const struct rt_mount *m = &s->mounts[i];
+        if (m->idmap && !m->n_uid_maps && !(s->new_ns_flags & CLONE_NEWUSER)) {
+            r = kerr_setf(err, EINVAL,
+                          "mounts[%zu].options: an idmapped mount of '%s' without uidMappings "
+                          "and gidMappings takes the container's, but it has no new user "
+                          "namespace",
+                          i, m->destination);
+            goto fail;
+        }
     }
     if (s->hostname && *s->hostname && !(s->new_ns_flags & CLONE_NEWUTS)) {
         bool joined = false;

@@ -272,6 +272,14 @@ test_refusals(void **state)
                    "linux: must be an object");
     expect_refused("{\"annotations\":{\"org.kumo.type\":\"sandbox\"},\"mounts\":{}}",
                    "mounts: must be an array");
+    expect_refused("{\"annotations\":{\"org.kumo.type\":\"sandbox\"},\"mounts\":[{"
+                   "\"destination\":\"/d\",\"type\":\"bind\",\"source\":\"/tmp\","
+                   "\"options\":[\"rbind\",\"ridmap\"]}]}",
+                   "mounts[0]: idmapped mounts are not allowed in a sandbox");
+    expect_refused("{\"annotations\":{\"org.kumo.type\":\"sandbox\"},\"mounts\":[{"
+                   "\"destination\":\"/d\",\"type\":\"bind\",\"source\":\"/tmp\","
+                   "\"uidMappings\":[{\"containerID\":0,\"hostID\":0,\"size\":1}]}]}",
+                   "mounts[0]: idmapped mounts are not allowed in a sandbox");
 }
 
 static void

@@ -137,7 +137,80 @@ test_field_errors(void **state)
                  "process.apparmorProfile: not supported");
     expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[{}]}]", "destination", "/x",
                                             "type", "tmpfs", "source", "t", "uidMappings")),
-                 "mounts[0].uidMappings: not supported");
+                 "mounts[0].uidMappings[0].size: missing");
+    expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[{s:i, s:i, s:i}]}]", "destination",
+                                            "/x", "type", "bind", "source", "/t", "uidMappings",
+                                            "containerID", 0, "hostID", 1000, "size", 1)),
+                 "mounts[0].gidMappings: an idmapped mount needs both");
+    expect_error(edited("mounts", json_pack("[{s:s, s:s, s:s, s:[s]}]", "destination", "/x", "type",
+                                            "tmpfs", "source", "t", "options", "idmap")),
+                 "mounts[0].options: idmapped mounts");
+    expect_error(
+        edited("mounts", json_pack("[{s:s, s:s, s:s, s:[s, s]}]", "destination", "/x", "type",
+                                   "bind", "source", "/t", "options", "rbind", "ridmap")),
+        "mounts[0].options: an idmapped mount of '/x' without uidMappings");
+    expect_error(edited("process.scheduler", json_pack("{s:s}", "policy", "SCHED_FOO")),
+                 "process.scheduler.policy: unknown policy 'SCHED_FOO'");
+    expect_error(edited("process.scheduler", json_object()), "process.scheduler.policy: missing");
+    expect_error(edited("process.scheduler", json_pack("{s:s}", "policy", "SCHED_ISO")),
+                 "process.scheduler.policy: 'SCHED_ISO'");
+    expect_error(
+        edited("process.scheduler", json_pack("{s:s, s:i}", "policy", "SCHED_OTHER", "nice", 20)),
+        "process.scheduler.nice: 20 out of range");
+    expect_error(
+        edited("process.scheduler", json_pack("{s:s, s:i}", "policy", "SCHED_FIFO", "nice", 3)),
+        "process.scheduler.nice: only");
+    expect_error(
+        edited("process.scheduler", json_pack("{s:s, s:i}", "policy", "SCHED_IDLE", "nice", 3)),
+        "process.scheduler.nice: only SCHED_OTHER and SCHED_BATCH take one");
+    expect_error(edited("process.scheduler", json_pack("{s:s}", "policy", "SCHED_RR")),
+                 "process.scheduler.priority: SCHED_RR needs a priority in [1, 99]");
+    expect_error(edited("process.scheduler",
+                        json_pack("{s:s, s:i}", "policy", "SCHED_FIFO", "priority", 100)),
+                 "process.scheduler.priority: 100 out of range");
+    expect_error(edited("process.scheduler",
+                        json_pack("{s:s, s:i}", "policy", "SCHED_BATCH", "priority", 5)),
+                 "process.scheduler.priority: must be 0 for SCHED_BATCH");
+    expect_error(edited("process.scheduler", json_pack("{s:s, s:[s]}", "policy", "SCHED_OTHER",
+                                                       "flags", "SCHED_FLAG_BOGUS")),
+                 "process.scheduler.flags[0]: unknown flag 'SCHED_FLAG_BOGUS'");
+    expect_error(edited("process.scheduler", json_pack("{s:s, s:[s]}", "policy", "SCHED_OTHER",
+                                                       "flags", "SCHED_FLAG_UTIL_CLAMP_MIN")),
+                 "process.scheduler.flags[0]: 'SCHED_FLAG_UTIL_CLAMP_MIN'");
+    expect_error(edited("process.scheduler",
+                        json_pack("{s:s, s:i}", "policy", "SCHED_OTHER", "runtime", 1000)),
+                 "process.scheduler.runtime: only SCHED_DEADLINE");
+    expect_error(edited("process.scheduler",
+                        json_pack("{s:s, s:i, s:i, s:i}", "policy", "SCHED_DEADLINE", "runtime",
+                                  2000000, "deadline", 1000000, "period", 1000000)),
+                 "process.scheduler.deadline: 1000000 is less than runtime 2000000");
+    expect_error(edited("process.scheduler",
+                        json_pack("{s:s, s:i, s:i, s:i}", "policy", "SCHED_DEADLINE", "runtime",
+                                  100000, "deadline", 1000000, "period", 500000)),
+                 "process.scheduler.period: 500000 is less than deadline 1000000");
+    expect_error(edited("process.scheduler",
+                        json_pack("{s:s, s:i}", "policy", "SCHED_DEADLINE", "deadline", 1000000)),
+                 "process.scheduler.runtime: SCHED_DEADLINE needs at least 1024 ns");
+    expect_error(
+        edited("process.scheduler", json_pack("{s:s, s:s}", "policy", "SCHED_OTHER", "polcy", "x")),
+        "process.scheduler.polcy: unknown field");
+    expect_error(edited("process.ioPriority",
+                        json_pack("{s:s, s:i}", "class", "IOPRIO_CLASS_XX", "priority", 1)),
+                 "process.ioPriority.class: unknown class 'IOPRIO_CLASS_XX'");
+    expect_error(edited("process.ioPriority",
+                        json_pack("{s:s, s:i}", "class", "IOPRIO_CLASS_BE", "priority", 8)),
+                 "process.ioPriority.priority: 8 out of range [0, 7]");
+    expect_error(edited("process.ioPriority", json_pack("{s:i}", "priority", 1)),
+                 "process.ioPriority.class: missing");
+    expect_error(edited("linux.personality", json_pack("{s:s}", "domain", "LINUX64")),
+                 "linux.personality.domain: unknown domain 'LINUX64'");
+    expect_error(edited("linux.personality",
+                        json_pack("{s:s, s:[s]}", "domain", "LINUX", "flags", "ADDR_NO_RANDOMIZE")),
+                 "linux.personality.flags[0]: unknown flag 'ADDR_NO_RANDOMIZE'");
+    expect_error(edited("linux.personality", json_string("LINUX32")),
+                 "linux.personality: expected an object");
+    expect_error(edited("linux.intelRdt", json_pack("{s:s}", "closID", "x")),
+                 "linux.intelRdt: not supported");
     expect_error(strdup("{\"ociVersion\": "), "line 1");
     expect_error(strdup("[]"), "expected a JSON object");
     expect_error(strdup("{\"a\":1,\"a\":2}"), "duplicate");
@@ -166,6 +239,34 @@ test_mount_options(void **state)
     assert_int_equal(spec__mount_options(o, "mounts[1]", &m, &err), 0);
     assert_false(m.flags & MS_RDONLY);
     assert_true(m.clear_flags & MS_RDONLY);
+    free(m.data);
+    json_decref(o);
+
+    /* Recursive attributes go to mount_setattr, not to the mount(2) flags. */
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s, s, s, s, s]", "rbind", "rro", "rnosuid", "rnoexec", "rdev", "rnoatime");
+    assert_int_equal(spec__mount_options(o, "mounts[3]", &m, &err), 0);
+    assert_false(m.flags & MS_RDONLY);
+    assert_int_equal(m.rec_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC |
+                                    MOUNT_ATTR_NOATIME);
+    assert_int_equal(m.rec_clear, MOUNT_ATTR_NODEV | MOUNT_ATTR__ATIME);
+    assert_true(!m.data || !*m.data); /* nothing left for the filesystem */
+    free(m.data);
+    json_decref(o);
+
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s, s, s]", "rro", "rrw", "rnoatime", "rstrictatime");
+    assert_int_equal(spec__mount_options(o, "mounts[4]", &m, &err), 0);
+    assert_int_equal(m.rec_set, MOUNT_ATTR_STRICTATIME);
+    assert_int_equal(m.rec_clear, MOUNT_ATTR_RDONLY | MOUNT_ATTR__ATIME);
+    free(m.data);
+    json_decref(o);
+
+    memset(&m, 0, sizeof(m));
+    o = json_pack("[s, s, s]", "bind", "ridmap", "nosymfollow");
+    assert_int_equal(spec__mount_options(o, "mounts[5]", &m, &err), 0);
+    assert_true(m.idmap && m.idmap_recursive);
+    assert_true(m.flags & MS_NOSYMFOLLOW);
     free(m.data);
     json_decref(o);
 
@@ -224,6 +325,60 @@ test_parse_details(void **state)
 }
 
 static void
+test_process_attrs(void **state)
+{
+    (void)state;
+    struct rt_spec s;
+    struct kerr err = KERR_INIT;
+    json_t *j = rt_spec_default(false);
+    json_t *proc = json_object_get(j, "process");
+    json_object_set_new(proc, "scheduler",
+                        json_pack("{s:s, s:i, s:i, s:i, s:[s]}", "policy", "SCHED_DEADLINE",
+                                  "runtime", 100000, "deadline", 1000000, "period", 2000000,
+                                  "flags", "SCHED_FLAG_RESET_ON_FORK"));
+    json_object_set_new(proc, "ioPriority",
+                        json_pack("{s:s, s:i}", "class", "IOPRIO_CLASS_IDLE", "priority", 5));
+    json_object_set_new(json_object_get(j, "linux"), "personality",
+                        json_pack("{s:s, s:[]}", "domain", "LINUX32", "flags"));
+    assert_int_equal(spec__parse(j, "/b", &s, &err), 0);
+    assert_true(s.process.has_sched);
+    assert_int_equal(s.process.sched.policy, SCHED_DEADLINE);
+    assert_int_equal(s.process.sched.runtime_nsec, 100000);
+    assert_int_equal(s.process.sched.deadline_nsec, 1000000);
+    assert_int_equal(s.process.sched.period_nsec, 2000000);
+    assert_int_equal(s.process.sched.flags, 0x01);
+    assert_true(s.process.has_ioprio);
+    assert_int_equal(s.process.ioprio, 3 << 13 | 5);
+    assert_true(s.has_personality);
+    assert_int_equal(s.personality, 0x0008);
+    spec__free(&s);
+
+    /* A SCHED_DEADLINE init cannot fork its startContainer hooks. */
+    json_object_set_new(proc, "scheduler",
+                        json_pack("{s:s, s:i, s:i}", "policy", "SCHED_DEADLINE", "runtime", 100000,
+                                  "deadline", 1000000));
+    json_object_set_new(j, "hooks",
+                        json_pack("{s:[{s:s}]}", "startContainer", "path", "/bin/true"));
+    kerr_clear(&err);
+    assert_true(spec__parse(j, "/b", &s, &err) < 0);
+    assert_non_null(strstr(err.msg, "startContainer"));
+    json_object_del(j, "hooks");
+
+    json_object_set_new(proc, "scheduler",
+                        json_pack("{s:s, s:i}", "policy", "SCHED_BATCH", "nice", -5));
+    json_object_del(proc, "ioPriority");
+    json_object_del(json_object_get(j, "linux"), "personality");
+    kerr_clear(&err);
+    assert_int_equal(spec__parse(j, "/b", &s, &err), 0);
+    assert_int_equal(s.process.sched.policy, SCHED_BATCH);
+    assert_int_equal(s.process.sched.nice, -5);
+    assert_false(s.process.has_ioprio);
+    assert_false(s.has_personality);
+    spec__free(&s);
+    json_decref(j);
+}
+
+static void
 test_features(void **state)
 {
     (void)state;
@@ -232,6 +387,22 @@ test_features(void **state)
     assert_int_equal(json_array_size(json_object_get(f, "hooks")), 6);
     assert_true(json_is_true(
         json_object_get(json_object_get(json_object_get(f, "linux"), "cgroup"), "v1")));
+    json_t *idmap =
+        json_object_get(json_object_get(json_object_get(f, "linux"), "mountExtensions"), "idmap");
+    assert_true(json_is_true(json_object_get(idmap, "enabled")));
+    /* Every advertised mount option is one the parser takes (as the only option). */
+    size_t i;
+    json_t *o;
+    json_array_foreach (json_object_get(f, "mountOptions"), i, o) {
+        struct rt_mount m = { 0 };
+        struct kerr err = KERR_INIT;
+        json_t *one = json_pack("[O]", o);
+        assert_int_equal(spec__mount_options(one, "mounts[0]", &m, &err), 0);
+        if (m.data && *m.data)
+            fail_msg("option '%s' went to the filesystem data", json_string_value(o));
+        free(m.data);
+        json_decref(one);
+    }
     json_decref(f);
 }
 
@@ -241,7 +412,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_parses), cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_mount_options),  cmocka_unit_test(test_ids),
-        cmocka_unit_test(test_parse_details),  cmocka_unit_test(test_features),
+        cmocka_unit_test(test_parse_details),  cmocka_unit_test(test_process_attrs),
+        cmocka_unit_test(test_features),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
