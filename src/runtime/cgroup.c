@@ -926,6 +926,30 @@ allow_default_devices(struct rt_cgroup *cg, bool record_only, struct kerr *err)
     return 0;
 }
 
+/* The spec's linux.devices (type, major, minor), re-recorded for a replaced program. */
+static int
+record_spec_devices(struct rt_cgroup *cg, struct kerr *err)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach (cg->spec_devices, i, d) {
+        const char *t = json_string_value(json_object_get(d, "type"));
+        json_t *maj = json_object_get(d, "major"), *min = json_object_get(d, "minor");
+        if (!t || (t[0] != 'c' && t[0] != 'u' && t[0] != 'b') || !json_is_integer(maj) ||
+            !json_is_integer(min))
+            continue; /* fifos need no rule; the spec was validated at create */
+        struct bpfdev_rule br = { .type = t[0] == 'b' ? 'b' : 'c',
+                                  .major = json_integer_value(maj),
+                                  .minor = json_integer_value(min),
+                                  .access = BPFDEV_ALL,
+                                  .allow = true };
+        int r = record_device(cg, &br, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 static int
 allow_default_devices_after(struct rt_cgroup *cg, json_t *res, struct kerr *err)
 {
@@ -949,12 +973,12 @@ cgroup__apply(struct rt_cgroup *cg, json_t *res, bool update, struct kerr *err)
         return kerr_setf(err, EINVAL, "linux.resources: expected an object");
     /*
      * An update's device rules replace the cgroup2 program: they are followed
-     * by the default devices, as at create (the spec's linux.devices are not
-     * known here).
+     * by the default devices and the spec's linux.devices, as at create (on
+     * v1 neither is re-allowed: the update's rules are all v1 gets).
      */
     if (update && (v = json_object_get(res, "devices")) &&
         ((r = apply_devices(cg, v, err)) < 0 || (r = allow_default_devices(cg, true, err)) < 0 ||
-         (r = cgroup__commit_devices(cg, err)) < 0))
+         (r = record_spec_devices(cg, err)) < 0 || (r = cgroup__commit_devices(cg, err)) < 0))
         return r;
     if ((v = json_object_get(res, "memory"))) {
         if (!json_is_object(v))

@@ -1135,7 +1135,11 @@ rt_container_update(struct rt_container *c, json_t *resources, struct kerr *err)
 {
     struct rt_cgroup cg;
     int r = with_cgroup(c, &cg, err);
-    return r < 0 ? r : cgroup__apply(&cg, resources, true, err);
+    if (r < 0)
+        return r;
+    json_t *cfg = rt_container_config(c, NULL);
+    cg.spec_devices = json_object_get(json_object_get(cfg, "linux"), "devices");
+    return cgroup__apply(&cg, resources, true, err);
 }
 
 int

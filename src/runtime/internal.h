@@ -178,6 +178,11 @@ struct rt_cgroup {
      * about a millisecond per start.
      */
     bool v2_devices_on_hybrid;
+    /*
+     * For update: the container's linux.devices (borrowed JSON array), which
+     * a replaced cgroup2 program must keep allowing after the defaults.
+     */
+    json_t *spec_devices;
     struct bpfdev_rule dev[BPFDEV_MAX_RULES];
 };
 

@@ -177,6 +177,30 @@ def test_hybrid_without_annotation_leaves_devices_to_v1(rt, tmp_path):
     assert r.returncode == 0 and r.stdout.strip() == "1", r.stderr
 
 
+def test_update_keeps_spec_devices(rt, tmp_path):
+    # linux.devices are allowed at create; a program replaced by update keeps them.
+    dev = {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o600}
+    b = make_bundle(tmp_path, ["sleep", "300"], edit=with_mknod, annotations=ASK,
+                    linux={"resources": {"devices": RULES}, "devices": [dev]})
+    cid = new_id("bpf")
+    r = rt("run", "-d", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    open_v1(cid)
+    probe = "exec 3>/dev/kmsg && echo opened"  # write-only: no CAP_SYSLOG check
+    r = sh(rt, cid, probe)
+    assert r.returncode == 0 and "opened" in r.stdout, r.stderr
+    resf = tmp_path / "res.json"
+    resf.write_text(json.dumps({"devices": [{"allow": False, "access": "rwm"}]}))
+    r = rt("update", "--resources", resf, cid)
+    assert r.returncode == 0, r.stderr
+    open_v1(cid)
+    r = sh(rt, cid, probe)
+    assert r.returncode == 0 and "opened" in r.stdout, r.stderr
+    # and the update's deny-all holds for everything else
+    r = sh(rt, cid, "mknod /tmp/mem c 1 1")
+    assert r.returncode != 0 and "Operation not permitted" in r.stderr, r.stderr
+
+
 def test_no_rules_no_program(rt, tmp_path):
     b = make_bundle(tmp_path, ["sleep", "300"],
                     edit=lambda c: c["linux"].pop("resources", None) and None)
