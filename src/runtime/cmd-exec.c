@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "cli-tty.h"
 #include "cli.h"
 #include "kerr.h"
 #include "runtime.h"
@@ -138,9 +142,47 @@ cmd_exec(struct cli *g, int argc, char **argv)
     }
     pid_t pid = 0;
     int code = 0;
+    /*
+     * A terminal in the foreground without --console-socket: we are the
+     * console. The library starts the process detached (still our child) and
+     * we proxy the pty until it exits, forwarding signals as `run` does.
+     */
+    struct cli_tty con;
+    bool own_console =
+        !o.detach && !o.console_socket && json_is_true(json_object_get(proc, "terminal"));
+    sigset_t fwd, old;
+    if (own_console) {
+        if (cli_tty_open(&con, &err) < 0) {
+            json_decref(proc);
+            rt_container_free(ct);
+            return cli_error(g, "exec", id, &err);
+        }
+        o.has_console_fd = true;
+        o.console_fd = con.sock[1];
+        o.detach = true;
+        sigfillset(&fwd);
+        sigdelset(&fwd, SIGSEGV);
+        sigdelset(&fwd, SIGBUS);
+        sigdelset(&fwd, SIGFPE);
+        sigdelset(&fwd, SIGILL);
+        sigprocmask(SIG_BLOCK, &fwd, &old);
+    }
     int r = rt_container_exec(ct, proc, &o, &pid, &code, &err);
     json_decref(proc);
     rt_container_free(ct);
+    if (own_console) {
+        if (r >= 0 && (r = cli_tty_accept(&con, &err)) == 0)
+            r = kerr_setf(&err, EIO, "console: the process sent no terminal");
+        if (r > 0 && (r = cli_tty_proxy(&con, pid, &fwd, &code)) < 0)
+            kerr_set(&err, -r, "console: proxy the terminal");
+        if (r < 0 && pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+        cli_tty_close(&con);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return r < 0 ? cli_error(g, "exec", id, &err) : code;
+    }
     if (r < 0)
         return cli_error(g, "exec", id, &err);
     return o.detach ? 0 : code;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli-tty.h"
 #include "cli.h"
 #include "kerr.h"
 #include "runtime.h"
@@ -75,12 +76,35 @@ cmd_run(struct cli *g, int argc, char **argv)
     if (!detach)
         sigprocmask(SIG_BLOCK, &fwd, &old);
 
+    /* In the foreground without --console-socket we are the terminal, if there is one. */
+    struct cli_tty tty;
+    bool own_console = !detach && !o.console_socket;
+    if (own_console) {
+        if (cli_tty_open(&tty, &err) < 0)
+            return cli_error(g, "run", id, &err);
+        o.has_console_fd = true;
+        o.console_fd = tty.sock[1];
+    }
     struct rt_container *ct = NULL;
     o.start_now = true;
-    if (rt_container_create(g->root, id, bundle, &o, &ct, &err) < 0)
+    if (rt_container_create(g->root, id, bundle, &o, &ct, &err) < 0) {
+        if (own_console)
+            cli_tty_close(&tty);
         return cli_error(g, "run", id, &err);
+    }
+    int has_tty = own_console ? cli_tty_accept(&tty, &err) : 0;
+    if (has_tty < 0) {
+        struct kerr derr = KERR_INIT;
+        cli_error(g, "run", id, &err);
+        cli_tty_close(&tty);
+        rt_container_delete(ct, true, &derr);
+        rt_container_free(ct);
+        return 1;
+    }
     if (rt_container_start(ct, &err) < 0) {
         struct kerr derr = KERR_INIT;
+        if (own_console)
+            cli_tty_close(&tty);
         cli_error(g, "run", id, &err);
         rt_container_delete(ct, true, &derr);
         rt_container_free(ct);
@@ -92,7 +116,19 @@ cmd_run(struct cli *g, int argc, char **argv)
     }
     pid_t pid = rt_container_pid(ct);
     int code = 255;
-    for (;;) {
+    if (has_tty > 0) {
+        int r = cli_tty_proxy(&tty, pid, &fwd, &code);
+        cli_tty_close(&tty);
+        if (r < 0) {
+            kerr_set(&err, -r, "console: proxy the terminal");
+            cli_error(g, "run", id, &err);
+            rt_container_kill(ct, SIGKILL, false, NULL);
+            waitpid(pid, NULL, 0);
+        }
+    } else if (own_console) {
+        cli_tty_close(&tty);
+    }
+    while (has_tty <= 0) {
         siginfo_t si;
         int sig = sigwaitinfo(&fwd, &si);
         if (sig < 0)

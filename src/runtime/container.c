@@ -475,6 +475,16 @@ connect_console(const char *path, struct kerr *err)
     return fd;
 }
 
+/* The console connection: the caller's socket (a dup we own) or a connect to the path. */
+static int
+open_console(const char *path, bool has_fd, int fd, struct kerr *err)
+{
+    if (!has_fd)
+        return connect_console(path, err);
+    int d = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    return d < 0 ? kerr_set(err, errno, "console: duplicate the console socket") : d;
+}
+
 static int
 write_pid_file(const char *path, pid_t pid, struct kerr *err)
 {
@@ -654,7 +664,7 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         r = kerr_setf(err, ENOTDIR, "root.path: '%s' is not a directory", spec.rootfs);
         goto out_spec;
     }
-    if (spec.process.terminal && !opts->console_socket) {
+    if (spec.process.terminal && !opts->console_socket && !opts->has_console_fd) {
         r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
         goto out_spec;
     }
@@ -717,7 +727,8 @@ rt_container_create(const char *root, const char *id, const char *bundle,
         goto fail_cg;
     }
     if (spec.process.terminal) {
-        if ((a.console_fd = connect_console(opts->console_socket, err)) < 0) {
+        if ((a.console_fd = open_console(opts->console_socket, opts->has_console_fd,
+                                         opts->console_fd, err)) < 0) {
             r = a.console_fd;
             goto fail_fds;
         }
@@ -1204,7 +1215,7 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
         return r;
     if ((r = spec__parse_process(process, &p, true, err)) < 0)
         return r;
-    if (p.terminal && !opts->console_socket) {
+    if (p.terminal && !opts->console_socket && !opts->has_console_fd) {
         r = kerr_setf(err, EINVAL, "process.terminal is true but no --console-socket was given");
         goto out;
     }
@@ -1230,8 +1241,8 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
     if (cgroup__detect(&cg, c->cgpath, NULL) == 0 &&
         (r = cgroup__open_procs(&cg, cgfds, RT_CG_MAX_HIER, &n_cg, &v2fd, err)) < 0)
         goto out;
-    if (opts->console_socket && p.terminal &&
-        (console = connect_console(opts->console_socket, err)) < 0) {
+    if (p.terminal && (console = open_console(opts->console_socket, opts->has_console_fd,
+                                              opts->console_fd, err)) < 0) {
         r = console;
         goto out;
     }

@@ -53,8 +53,11 @@ const char *rt_status_name(enum rt_status s);
 struct rt_create_opts {
     const char *pid_file;       /* write the init's pid here */
     const char *console_socket; /* AF_UNIX path: receives the pty master (SCM_RIGHTS) */
-    bool no_pivot;              /* MS_MOVE + chroot instead of pivot_root */
-    bool no_new_keyring;        /* accepted for runc compatibility; no-op */
+    /* Or an already connected socket for the master (borrowed), if has_console_fd. */
+    bool has_console_fd;
+    int console_fd;
+    bool no_pivot;       /* MS_MOVE + chroot instead of pivot_root */
+    bool no_new_keyring; /* accepted for runc compatibility; no-op */
     /*
      * Inherit our stdin/stdout/stderr (CLI); when false the container's
      * stdio is /dev/null unless fds below are set.
@@ -142,6 +145,8 @@ const char *rt_container_bundle(const struct rt_container *c);
 struct rt_exec_opts {
     const char *pid_file;
     const char *console_socket;
+    bool has_console_fd; /* as in rt_create_opts */
+    int console_fd;
     bool detach;        /* return once the process was exec'd */
     bool inherit_stdio; /* as in rt_create_opts */
     int preserve_fds;   /* as in rt_create_opts */
