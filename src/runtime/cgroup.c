@@ -518,6 +518,42 @@ cgroup__is_frozen(struct rt_cgroup *cg)
     return strstr(buf, "frozen 1") != NULL;
 }
 
+int
+cgroup__effective_cpus(const struct rt_cgroup *cg, char *buf, size_t cap)
+{
+    char path[PATH_MAX];
+    int i = find_hier(cg, "cpuset");
+    if (i < 0)
+        return -ENOENT;
+    leaf_dir(cg, (size_t)i, path, sizeof(path));
+    if (!cg->h[i].v2) {
+        size_t len = strlen(path);
+        strncat(path, "/cpuset.effective_cpus", sizeof(path) - len - 1);
+        if (read_file_at(AT_FDCWD, path, buf, cap) >= 0)
+            return 0;
+        path[len] = '\0';
+        strncat(path, "/cpuset.cpus", sizeof(path) - len - 1);
+        ssize_t n = read_file_at(AT_FDCWD, path, buf, cap);
+        return n < 0 ? (int)n : 0;
+    }
+    /*
+     * cgroup2 has the file only where the cpuset controller is enabled;
+     * above that, the nearest ancestor's (at worst the root's) applies.
+     */
+    size_t root_len = strlen(cg->h[i].mnt);
+    for (;;) {
+        size_t len = strlen(path);
+        strncat(path, "/cpuset.cpus.effective", sizeof(path) - len - 1);
+        if (read_file_at(AT_FDCWD, path, buf, cap) >= 0)
+            return 0;
+        path[len] = '\0';
+        char *slash = strrchr(path, '/');
+        if (len <= root_len || !slash || (size_t)(slash - path) < root_len)
+            return -ENOENT;
+        *slash = '\0';
+    }
+}
+
 /* ---- resources ---- */
 
 static int

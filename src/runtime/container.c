@@ -1238,9 +1238,37 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
             goto out;
         }
     }
-    if (cgroup__detect(&cg, c->cgpath, NULL) == 0 &&
-        (r = cgroup__open_procs(&cg, cgfds, RT_CG_MAX_HIER, &n_cg, &v2fd, err)) < 0)
+    bool have_cg = cgroup__detect(&cg, c->cgpath, NULL) == 0;
+    if (have_cg && (r = cgroup__open_procs(&cg, cgfds, RT_CG_MAX_HIER, &n_cg, &v2fd, err)) < 0)
         goto out;
+    /*
+     * execCPUAffinity.initial must hold while the process joins the cgroup,
+     * so it cannot be born there: no CLONE_INTO_CGROUP, the child writes
+     * cgroup.procs like on v1. Without a final list, the process then gets
+     * what the container's cpuset allows: since Linux 6.2 the kernel keeps
+     * a requested affinity across the move, which would leave it on the
+     * initial CPUs.
+     */
+    bool reset_cpus = false;
+    cpu_set_t cpus_after;
+    if (p.has_cpu_initial) {
+        if (v2fd >= 0 && n_cg < RT_CG_MAX_HIER) {
+            int pfd = openat(v2fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+            if (pfd < 0) {
+                r = kerr_set(err, errno, "cgroup: open cgroup.procs of '%s'", cg.path);
+                goto out;
+            }
+            cgfds[n_cg++] = pfd;
+            v2fd = safe_close(v2fd);
+        }
+        if (!p.has_cpu_final) {
+            char list[4096];
+            reset_cpus = (have_cg && cgroup__effective_cpus(&cg, list, sizeof(list)) == 0 &&
+                          spec__parse_cpu_list(list, "cpuset", &cpus_after, NULL) == 0 &&
+                          CPU_COUNT(&cpus_after) > 0) ||
+                         sched_getaffinity(0, sizeof(cpus_after), &cpus_after) == 0;
+        }
+    }
     if (p.terminal && (console = open_console(opts->console_socket, opts->has_console_fd,
                                               opts->console_fd, err)) < 0) {
         r = console;
@@ -1275,6 +1303,10 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
         struct kerr cerr = KERR_INIT;
         char exe[PATH_MAX];
         close(sv[0]);
+        if (p.has_cpu_initial && sched_setaffinity(0, sizeof(p.cpu_initial), &p.cpu_initial) < 0) {
+            kerr_set(&cerr, errno, "process.execCPUAffinity.initial: set the CPU affinity");
+            goto child_fail;
+        }
         /* Until execve, container processes must not open us through /proc (CVE-2019-5736). */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         linux__reset_signals();
@@ -1302,6 +1334,20 @@ rt_container_exec(struct rt_container *c, json_t *process, const struct rt_exec_
                 kerr_set(&cerr, errno, "process.rlimits[%zu]: setrlimit", i);
                 goto child_fail;
             }
+        }
+        /*
+         * The final affinity comes once the setup that initial was for is
+         * done, but before the scheduler policy (SCHED_DEADLINE refuses a
+         * narrower mask) and seccomp (which may deny sched_setaffinity).
+         */
+        if (p.has_cpu_final && sched_setaffinity(0, sizeof(p.cpu_final), &p.cpu_final) < 0) {
+            kerr_set(&cerr, errno, "process.execCPUAffinity.final: set the CPU affinity");
+            goto child_fail;
+        }
+        if (reset_cpus && sched_setaffinity(0, sizeof(cpus_after), &cpus_after) < 0) {
+            kerr_set(&cerr, errno,
+                     "process.execCPUAffinity: reset the CPU affinity to the container's cpuset");
+            goto child_fail;
         }
         if (linux__apply_process_attrs(&p, has_pers ? &pers : NULL, &cerr) < 0)
             goto child_fail;

@@ -8,6 +8,7 @@
 #define KUMO_RUNTIME_INTERNAL_H
 
 #include <jansson.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -96,6 +97,13 @@ struct rt_process {
     struct rt_sched sched;
     bool has_ioprio;
     int ioprio; /* IOPRIO_PRIO_VALUE(class, level) for ioprio_set(2) */
+    /*
+     * execCPUAffinity, for exec'd processes only (the spec: not for the
+     * init): the affinity while the process joins the container, and the one
+     * it execs with. An empty or absent list is "not set".
+     */
+    bool has_cpu_initial, has_cpu_final;
+    cpu_set_t cpu_initial, cpu_final;
 };
 
 /* The config.json we act on; pointers borrow from json (kept alive in here). */
@@ -138,6 +146,13 @@ int spec__load(const char *bundle, struct rt_spec *ret, struct kerr *err);
 void spec__free(struct rt_spec *s);
 int spec__parse_process(json_t *proc, struct rt_process *ret, bool need_args, struct kerr *err);
 void spec__free_process(struct rt_process *p);
+/*
+ * A Linux CPU list ("0-3,7", as in cpuset.cpus) into *ret; a trailing
+ * newline is allowed (kernel files end in one). Every CPU must be below
+ * CPU_SETSIZE; "" is an empty set. Errors name where: "<where>: bad CPU list
+ * '3-1'".
+ */
+int spec__parse_cpu_list(const char *list, const char *where, cpu_set_t *ret, struct kerr *err);
 int spec__mount_options(json_t *options, const char *where, struct rt_mount *m, struct kerr *err);
 /*
  * linux.personality of a config (lin may be NULL): *ret_has false when it is
@@ -207,6 +222,11 @@ int cgroup__pids(struct rt_cgroup *cg, pid_t **ret, size_t *ret_n);
 int cgroup__freeze(struct rt_cgroup *cg, bool freeze, struct kerr *err);
 int cgroup__is_frozen(struct rt_cgroup *cg);
 enum rt_cg_mode cgroup__mode(void);
+/*
+ * The CPUs the cpuset of the container's cgroup allows (its effective list,
+ * "0-3\n") into buf. -ENOENT when no cpuset controller is available.
+ */
+int cgroup__effective_cpus(const struct rt_cgroup *cg, char *buf, size_t cap);
 
 /* hooks.c: run every hook of hooks.<name> with the state JSON on stdin. */
 int hooks__run(json_t *hooks, const char *name, const char *state_json, struct kerr *err);

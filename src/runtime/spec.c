@@ -61,6 +61,7 @@ static const char *const keys_process[] = { "terminal",
                                             "ioPriority",
                                             "execCPUAffinity",
                                             NULL };
+static const char *const keys_cpu_affinity[] = { "initial", "final", NULL };
 static const char *const keys_user[] = {
     "uid", "gid", "umask", "additionalGids", "username", NULL
 };
@@ -476,6 +477,78 @@ spec__parse_personality(json_t *lin, bool *ret_has, unsigned long *ret, struct k
     return 0;
 }
 
+int
+spec__parse_cpu_list(const char *list, const char *where, cpu_set_t *ret, struct kerr *err)
+{
+    cpu_set_t set;
+    const char *p = list;
+    CPU_ZERO(&set);
+    if (*p == '\0' || strcmp(p, "\n") == 0) {
+        *ret = set;
+        return 0;
+    }
+    for (;;) {
+        unsigned long lo, hi;
+        char *end;
+        /* strtoul would take signs and spaces: only digits start a number. */
+        if (*p < '0' || *p > '9')
+            goto bad;
+        errno = 0;
+        lo = hi = strtoul(p, &end, 10);
+        if (errno)
+            goto bad;
+        p = end;
+        if (*p == '-') {
+            p++;
+            if (*p < '0' || *p > '9')
+                goto bad;
+            errno = 0;
+            hi = strtoul(p, &end, 10);
+            if (errno)
+                goto bad;
+            p = end;
+        }
+        if (hi < lo)
+            goto bad;
+        if (hi >= CPU_SETSIZE)
+            return kerr_setf(err, EINVAL, "%s: bad CPU list '%.64s': CPU %lu is not below %d",
+                             where, list, hi, CPU_SETSIZE);
+        for (unsigned long c = lo; c <= hi; c++)
+            CPU_SET(c, &set);
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        if (*p == '\0' || strcmp(p, "\n") == 0)
+            break;
+        goto bad;
+    }
+    *ret = set;
+    return 0;
+bad:
+    return kerr_setf(err, EINVAL, "%s: bad CPU list '%.64s'", where, list);
+}
+
+/* One list of process.execCPUAffinity; *ret_has false when absent or "". */
+static int
+parse_cpu_affinity_list(json_t *aff, const char *key, bool *ret_has, cpu_set_t *ret,
+                        struct kerr *err)
+{
+    char where[64];
+    const char *list = NULL;
+    snprintf(where, sizeof(where), "process.execCPUAffinity.%s", key);
+    int r = get_str(aff, "process.execCPUAffinity", key, &list, err);
+    if (r < 0)
+        return r;
+    *ret_has = false;
+    if (!list || !*list)
+        return 0;
+    if ((r = spec__parse_cpu_list(list, where, ret, err)) < 0)
+        return r;
+    *ret_has = true;
+    return 0;
+}
+
 void
 spec__free_process(struct rt_process *p)
 {
@@ -639,8 +712,14 @@ spec__parse_process(json_t *proc, struct rt_process *p, bool need_args, struct k
     if (o && (r = parse_ioprio(o, &p->ioprio, err)) < 0)
         goto fail;
     p->has_ioprio = o != NULL;
-    static const char *const unsupported[] = { "apparmorProfile", "selinuxLabel",
-                                               "execCPUAffinity" };
+    if ((r = get_typed(proc, w, "execCPUAffinity", JSON_OBJECT, &o, err)) < 0)
+        goto fail;
+    if (o && ((r = check_keys(o, "process.execCPUAffinity", keys_cpu_affinity, err)) < 0 ||
+              (r = parse_cpu_affinity_list(o, "initial", &p->has_cpu_initial, &p->cpu_initial,
+                                           err)) < 0 ||
+              (r = parse_cpu_affinity_list(o, "final", &p->has_cpu_final, &p->cpu_final, err)) < 0))
+        goto fail;
+    static const char *const unsupported[] = { "apparmorProfile", "selinuxLabel" };
     for (size_t i = 0; i < ARRAY_SIZE(unsupported); i++)
         if ((r = refuse_set(proc, w, unsupported[i], err)) < 0)
             goto fail;

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
@@ -406,6 +407,69 @@ test_features(void **state)
     json_decref(f);
 }
 
+static void
+expect_cpus(const char *list, const int *cpus, size_t n)
+{
+    struct kerr err = KERR_INIT;
+    cpu_set_t set;
+    if (spec__parse_cpu_list(list, "x", &set, &err) < 0)
+        fail_msg("'%s': %s", list, err.msg);
+    if ((size_t)CPU_COUNT(&set) != n)
+        fail_msg("'%s': %d CPUs, expected %zu", list, CPU_COUNT(&set), n);
+    for (size_t i = 0; i < n; i++)
+        if (!CPU_ISSET(cpus[i], &set))
+            fail_msg("'%s': CPU %d missing", list, cpus[i]);
+}
+
+static void
+test_cpu_list(void **state)
+{
+    (void)state;
+    expect_cpus("0-3,7", (const int[]){ 0, 1, 2, 3, 7 }, 5);
+    expect_cpus("5", (const int[]){ 5 }, 1);
+    expect_cpus("2-2,0", (const int[]){ 0, 2 }, 2);
+    expect_cpus("1023", (const int[]){ 1023 }, 1);
+    expect_cpus("0-1\n", (const int[]){ 0, 1 }, 2);
+    expect_cpus("", NULL, 0);
+
+    static const char *const bad[] = {
+        "3-1", "a",  "0,", ",0",    "0,,1", "-1",     "1-",
+        "+1",  " 1", "1 ", "0-1-2", "1024", "0-1024", "99999999999999999999999"
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct kerr err = KERR_INIT;
+        cpu_set_t set;
+        char want[128];
+        snprintf(want, sizeof(want), "process.execCPUAffinity.final: bad CPU list '%s'", bad[i]);
+        if (spec__parse_cpu_list(bad[i], "process.execCPUAffinity.final", &set, &err) != -EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+        if (strncmp(err.msg, want, strlen(want)) != 0)
+            fail_msg("'%s': message '%s'", bad[i], err.msg);
+    }
+
+    /* In a config: the field is checked, named, and empty lists mean "not set". */
+    expect_error(edited("process.execCPUAffinity", json_pack("{s:s}", "initial", "3-1")),
+                 "process.execCPUAffinity.initial: bad CPU list '3-1'");
+    expect_error(edited("process.execCPUAffinity", json_pack("{s:i}", "final", 1)),
+                 "process.execCPUAffinity.final: expected a string");
+    expect_error(edited("process.execCPUAffinity", json_pack("{s:s}", "later", "1")),
+                 "process.execCPUAffinity.later: unknown field");
+    expect_error(edited("process.execCPUAffinity", json_string("0")),
+                 "process.execCPUAffinity: expected an object");
+    json_t *cfg = rt_spec_default(false);
+    json_object_set_new(json_object_get(cfg, "process"), "execCPUAffinity",
+                        json_pack("{s:s, s:s}", "initial", "", "final", "0-1,3"));
+    struct rt_process p;
+    struct kerr err = KERR_INIT;
+    assert_int_equal(spec__parse_process(json_object_get(cfg, "process"), &p, true, &err), 0);
+    assert_false(p.has_cpu_initial);
+    assert_true(p.has_cpu_final);
+    assert_int_equal(CPU_COUNT(&p.cpu_final), 3);
+    assert_true(CPU_ISSET(3, &p.cpu_final));
+    spec__free_process(&p);
+    json_decref(cfg);
+}
+
 int
 main(void)
 {
@@ -413,7 +477,7 @@ main(void)
         cmocka_unit_test(test_default_parses), cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_mount_options),  cmocka_unit_test(test_ids),
         cmocka_unit_test(test_parse_details),  cmocka_unit_test(test_process_attrs),
-        cmocka_unit_test(test_features),
+        cmocka_unit_test(test_features),       cmocka_unit_test(test_cpu_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
