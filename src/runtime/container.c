@@ -619,9 +619,12 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     static const struct rt_create_opts no_opts;
     struct rt_spec spec;
     struct rt_cgroup cg;
-    struct rt_init_args a = {
-        .fifo_fd = -1, .console_fd = -1, .mntns_fd = -1, .userns_fd = -1, .stdio = { -1, -1, -1 }
-    };
+    struct rt_init_args a = { .fifo_fd = -1,
+                              .console_fd = -1,
+                              .mntns_fd = -1,
+                              .userns_fd = -1,
+                              .stdio = { -1, -1, -1 },
+                              .root_tree_fd = -1 };
     struct ns_join joins[RT_MAX_NS];
     size_t n_joins = 0;
     int sv[2] = { -1, -1 }, v2fd = -1, devnull = -1;
@@ -672,8 +675,22 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     bool mntns_joined = false;
     for (size_t i = 0; i < spec.n_ns; i++)
         mntns_joined |= spec.ns[i].flag == CLONE_NEWNS && spec.ns[i].path;
-    if (!mntns_joined && (r = idmap__prepare_mounts(&spec, bundle_abs, &a.mount_fds, err)) < 0)
+    /*
+     * A user-namespaced init is an unprivileged host uid by the time it
+     * mounts: it gets the rootfs and the bind sources as trees we open now,
+     * so the bundle may sit where only root can reach (a 0700 directory).
+     * Other inits are real root and bind by path, with no extra syscalls.
+     */
+    bool userns = (spec.new_ns_flags & CLONE_NEWUSER) != 0;
+    for (size_t i = 0; i < spec.n_ns; i++)
+        userns |= spec.ns[i].flag == CLONE_NEWUSER;
+    if (!mntns_joined &&
+        (r = idmap__prepare_mounts(&spec, bundle_abs, userns, &a.mount_fds, err)) < 0)
         goto out_spec;
+    if (!mntns_joined && userns && (a.root_tree_fd = idmap__open_rootfs(&spec, err)) < 0) {
+        r = a.root_tree_fd;
+        goto out_spec;
+    }
     if ((r = mkdir_p(root, 0700)) < 0) {
         r = kerr_set(err, -r, "state root '%s'", root);
         goto out_spec;
@@ -962,6 +979,7 @@ out_fds:
         safe_close(a.cg_fds[i]);
 out_spec:
     a.mount_fds = idmap__close_mounts(a.mount_fds, spec.n_mounts);
+    safe_close(a.root_tree_fd);
     spec__free(&spec);
     json_decref(config);
     if (r == 0 && ret_c)

@@ -1,16 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Idmapped bind mounts (mounts[].options "idmap"/"ridmap" and
- * mounts[].uidMappings/gidMappings, runtime-spec 1.1). The runtime prepares
- * them before clone3, while it still runs in the host's namespaces: it
- * clones the source tree with open_tree(OPEN_TREE_CLONE), makes a user
- * namespace holding the mount's mappings (or the container's) and marks the
- * detached clone with mount_setattr(MOUNT_ATTR_IDMAP). The container init
- * inherits the tree's fd and attaches it with move_mount (linux.c).
+ * Mount trees the runtime prepares before clone3, while it still runs in the
+ * host's namespaces as real root; the container init inherits their fds and
+ * attaches them with move_mount (linux.c).
  *
- * It has to be the runtime: setting an idmap needs CAP_SYS_ADMIN over the
- * user namespace of the source's filesystem (the host's), which a container
- * root inside its own user namespace does not have.
+ * Idmapped bind mounts (mounts[].options "idmap"/"ridmap" and
+ * mounts[].uidMappings/gidMappings, runtime-spec 1.1): the runtime clones
+ * the source tree with open_tree(OPEN_TREE_CLONE), makes a user namespace
+ * holding the mount's mappings (or the container's) and marks the detached
+ * clone with mount_setattr(MOUNT_ATTR_IDMAP). It has to be the runtime:
+ * setting an idmap needs CAP_SYS_ADMIN over the user namespace of the
+ * source's filesystem (the host's), which a container root inside its own
+ * user namespace does not have.
+ *
+ * The rootfs and every bind source of a container with its own user
+ * namespace: the init reaches the bundle only after it became the mapped
+ * (unprivileged) host uid, so a bundle under a 0700 directory would be out
+ * of its reach. Clones opened by the runtime make the path irrelevant.
  *
  * Called by container.c on the caller's thread; forks one short-lived
  * process per idmapped mount to hold the mapping's user namespace.
@@ -95,9 +101,12 @@ out:
     return r;
 }
 
-/* The detached, idmapped clone of m's source for mounts[idx]; returns its fd. */
+/*
+ * The detached clone of m's source for mounts[idx], idmapped if the mount
+ * asks for it; returns its fd.
+ */
 static int
-idmapped_tree(const struct rt_spec *s, size_t idx, const char *bundle, struct kerr *err)
+source_tree(const struct rt_spec *s, size_t idx, const char *bundle, struct kerr *err)
 {
     const struct rt_mount *m = &s->mounts[idx];
     char src[PATH_MAX];
@@ -112,8 +121,10 @@ idmapped_tree(const struct rt_spec *s, size_t idx, const char *bundle, struct ke
         clone_flags |= AT_RECURSIVE;
     cleanup_close int tree = (int)syscall(SYS_open_tree, AT_FDCWD, src, clone_flags);
     if (tree < 0)
-        return kerr_set(err, errno, "mounts[%zu]: clone '%s' for the idmapped mount on '%s'", idx,
-                        src, m->destination);
+        return kerr_set(err, errno, "mounts[%zu]: clone '%s' for the %smount on '%s'", idx, src,
+                        m->idmap ? "idmapped " : "", m->destination);
+    if (!m->idmap)
+        return TAKE_FD(tree);
 
     bool own = m->n_uid_maps > 0;
     int ns = userns_fd(own ? m->uid_maps : s->uid_maps, own ? m->n_uid_maps : s->n_uid_maps,
@@ -136,12 +147,19 @@ idmapped_tree(const struct rt_spec *s, size_t idx, const char *bundle, struct ke
     return TAKE_FD(tree);
 }
 
+static bool
+wants_tree(const struct rt_mount *m, bool all_binds)
+{
+    return m->idmap || (all_binds && m->bind && m->source);
+}
+
 int
-idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, int **ret_fds, struct kerr *err)
+idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, bool all_binds, int **ret_fds,
+                      struct kerr *err)
 {
     bool any = false;
     for (size_t i = 0; i < s->n_mounts; i++)
-        any |= s->mounts[i].idmap;
+        any |= wants_tree(&s->mounts[i], all_binds);
     *ret_fds = NULL;
     if (!any)
         return 0;
@@ -151,9 +169,9 @@ idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, int **ret_fds
     for (size_t i = 0; i < s->n_mounts; i++)
         fds[i] = -1;
     for (size_t i = 0; i < s->n_mounts; i++) {
-        if (!s->mounts[i].idmap)
+        if (!wants_tree(&s->mounts[i], all_binds))
             continue;
-        int fd = idmapped_tree(s, i, bundle, err);
+        int fd = source_tree(s, i, bundle, err);
         if (fd < 0) {
             idmap__close_mounts(fds, s->n_mounts);
             return fd;
@@ -162,6 +180,15 @@ idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, int **ret_fds
     }
     *ret_fds = fds;
     return 0;
+}
+
+int
+idmap__open_rootfs(const struct rt_spec *s, struct kerr *err)
+{
+    /* Recursive, like the init's MS_BIND|MS_REC of the rootfs onto itself. */
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, s->rootfs,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    return fd < 0 ? kerr_set(err, errno, "root.path: clone '%s'", s->rootfs) : fd;
 }
 
 int *

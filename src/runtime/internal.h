@@ -236,13 +236,20 @@ char *hooks__state(const char *id, const char *status, pid_t pid, const char *bu
                    json_t *annotations);
 
 /*
- * idmap.c: for every idmapped mount of s, a detached clone of its source with
- * the idmap set, as an fd (O_CLOEXEC) in *ret_fds[i] (-1 for other mounts);
- * *ret_fds is NULL when s has none. Runs in the runtime before clone3; the
- * init attaches the trees. Free with idmap__close_mounts.
+ * idmap.c: for every idmapped mount of s (and with all_binds, every bind
+ * mount), a detached clone of its source (with the idmap set, if asked), as
+ * an fd (O_CLOEXEC) in *ret_fds[i] (-1 for other mounts); *ret_fds is NULL
+ * when s has none. Runs in the runtime before clone3; the init attaches the
+ * trees. Free with idmap__close_mounts.
  */
-int idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, int **ret_fds,
-                          struct kerr *err);
+int idmap__prepare_mounts(const struct rt_spec *s, const char *bundle, bool all_binds,
+                          int **ret_fds, struct kerr *err);
+/*
+ * A detached recursive clone of s->rootfs (open_tree), as a new fd
+ * (O_CLOEXEC), for an init that cannot reach the bundle by path. Errors name
+ * root.path.
+ */
+int idmap__open_rootfs(const struct rt_spec *s, struct kerr *err);
 /* Close and free what idmap__prepare_mounts returned (NULL is fine); returns NULL. */
 int *idmap__close_mounts(int *fds, size_t n);
 
@@ -268,7 +275,12 @@ struct rt_init_args {
     int preserve_fds;     /* fds 3..3+N-1 survive execve */
     bool start_now;       /* do not wait for start (run) */
     pid_t parent_pid;     /* the runtime that cloned us (outside our pid ns: 0) */
-    int *mount_fds;       /* per mount: idmapped tree to attach or -1; NULL = none */
+    int *mount_fds;       /* per mount: prepared tree to attach or -1; NULL = none */
+    /*
+     * The rootfs as a detached tree opened by the runtime (user-namespaced
+     * containers), attached by the init instead of a bind by path; or -1.
+     */
+    int root_tree_fd;
 };
 
 /* Runs in the cloned child; never returns. */

@@ -355,7 +355,7 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, int tree
     const char *type = m->type;
 
     if (m->bind) {
-        /* An idmapped tree was opened by the runtime, which may see more than we do. */
+        /* A prepared tree was opened by the runtime, which may see more than we do. */
         struct stat st;
         if ((tree_fd >= 0 ? fstat(tree_fd, &st) : stat(m->source, &st)) < 0)
             return kerr_set(err, errno, "mount '%s': source '%s'", m->destination, m->source);
@@ -374,7 +374,7 @@ do_mount(struct rt_init_args *a, int root_fd, const struct rt_mount *m, int tree
     if (m->bind && tree_fd >= 0) {
         if (syscall(SYS_move_mount, tree_fd, "", fd, "",
                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-            return kerr_set(err, errno, "attach the idmapped mount of '%s' on '%s'", m->source,
+            return kerr_set(err, errno, "attach the prepared mount of '%s' on '%s'", m->source,
                             m->destination);
         rflags = m->flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
         rclear = m->clear_flags;
@@ -506,13 +506,19 @@ setup_dev(struct rt_init_args *a, int root_fd, bool dev_is_tmpfs, struct kerr *e
     return 0;
 }
 
+/*
+ * Make the rootfs our root. root_fd is the rootfs tree the runtime opened
+ * (attached on top of '/'), entered by fd as its path may be out of our
+ * reach; -1 to go by path.
+ */
 static int
-pivot(const char *rootfs, bool no_pivot, struct kerr *err)
+pivot(const char *rootfs, int root_fd, bool no_pivot, struct kerr *err)
 {
     if (no_pivot) {
-        if (chdir(rootfs) < 0)
+        if (root_fd >= 0 ? fchdir(root_fd) < 0 : chdir(rootfs) < 0)
             return kerr_set(err, errno, "chdir '%s'", rootfs);
-        if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)
+        /* An attached tree already covers '/': nothing to move. */
+        if (root_fd < 0 && mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0)
             return kerr_set(err, errno, "move '%s' to '/'", rootfs);
         if (chroot(".") < 0)
             return kerr_set(err, errno, "chroot '%s'", rootfs);
@@ -524,7 +530,7 @@ pivot(const char *rootfs, bool no_pivot, struct kerr *err)
     cleanup_close int oldroot = open("/", O_DIRECTORY | O_PATH | O_CLOEXEC);
     if (oldroot < 0)
         return kerr_set(err, errno, "open '/'");
-    if (chdir(rootfs) < 0)
+    if (root_fd >= 0 ? fchdir(root_fd) < 0 : chdir(rootfs) < 0)
         return kerr_set(err, errno, "chdir '%s'", rootfs);
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         return kerr_set(err, errno, "pivot_root to '%s'", rootfs);
@@ -847,7 +853,12 @@ linux__init(struct rt_init_args *a)
         kerr_set(&err, errno, "domainname: set '%s'", s->domainname);
         die(a, &err);
     }
-    if (a->bundle && chdir(a->bundle) < 0) {
+    /*
+     * Relative bind sources are bundle-relative. With a rootfs tree the
+     * runtime opened every bind source for us too, so a bundle we may not
+     * search (user namespace, 0700 parent) is no obstacle.
+     */
+    if (a->bundle && chdir(a->bundle) < 0 && !(errno == EACCES && a->root_tree_fd >= 0)) {
         kerr_set(&err, errno, "chdir to the bundle '%s'", a->bundle);
         die(a, &err);
     }
@@ -857,14 +868,35 @@ linux__init(struct rt_init_args *a)
             kerr_set(&err, errno, "linux.rootfsPropagation: set on '/'");
             die(a, &err);
         }
-        if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
-            kerr_set(&err, errno, "root.path: bind '%s'", s->rootfs);
-            die(a, &err);
-        }
-        int root_fd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root_fd < 0) {
-            kerr_set(&err, errno, "root.path: open '%s'", s->rootfs);
-            die(a, &err);
+        int root_fd;
+        if (a->root_tree_fd >= 0) {
+            /*
+             * Stacked on '/' rather than on the rootfs path, which we may not
+             * reach; absolute host paths still resolve from our root, under
+             * it. The clone kept the source's propagation (a peer of a shared
+             * host mount would send our mounts to the host): give it the
+             * rootfs propagation, as the bind by path inherits it from '/'.
+             */
+            struct mount_attr ma = { .propagation =
+                                         s->rootfs_propagation & ~(unsigned long)MS_REC };
+            unsigned at = AT_EMPTY_PATH | (s->rootfs_propagation & MS_REC ? AT_RECURSIVE : 0);
+            if (syscall(SYS_move_mount, a->root_tree_fd, "", AT_FDCWD, "/",
+                        MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+                syscall(SYS_mount_setattr, a->root_tree_fd, "", at, &ma, sizeof(ma)) < 0) {
+                kerr_set(&err, errno, "root.path: attach the tree of '%s'", s->rootfs);
+                die(a, &err);
+            }
+            root_fd = a->root_tree_fd;
+        } else {
+            if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
+                kerr_set(&err, errno, "root.path: bind '%s'", s->rootfs);
+                die(a, &err);
+            }
+            root_fd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (root_fd < 0) {
+                kerr_set(&err, errno, "root.path: open '%s'", s->rootfs);
+                die(a, &err);
+            }
         }
         bool dev_tmpfs = false;
         for (size_t i = 0; i < s->n_mounts; i++) {
@@ -876,7 +908,8 @@ linux__init(struct rt_init_args *a)
         }
         if ((r = setup_dev(a, root_fd, dev_tmpfs, &err)) < 0)
             die(a, &err);
-        close(root_fd);
+        if (root_fd != a->root_tree_fd)
+            close(root_fd);
         if (a->hooks_sync) {
             char tag;
             linux__sync_send(a->sync_fd, 'H', 0, NULL);
@@ -887,8 +920,10 @@ linux__init(struct rt_init_args *a)
                 (r = hooks__run(s->hooks, "createContainer", a->hook_state, &err)) < 0)
                 die(a, &err);
         }
-        if ((r = pivot(s->rootfs, a->no_pivot, &err)) < 0)
+        if ((r = pivot(s->rootfs, a->root_tree_fd, a->no_pivot, &err)) < 0)
             die(a, &err);
+        if (a->root_tree_fd >= 0)
+            a->root_tree_fd = safe_close(a->root_tree_fd);
         if (s->sysctl && (r = write_sysctls(s, &err)) < 0)
             die(a, &err);
         if ((r = mask_paths(s, &err)) < 0)
