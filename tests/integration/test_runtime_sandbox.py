@@ -153,9 +153,10 @@ def run_probe(tmpdir, probe, kind, args=("all",), annotations=None, edit=None, e
 
 @pytest.fixture
 def bundle_dir():
-    """A bundle parent the sandbox's mapped root (host uid 100000) can traverse:
-    the container init enters its user namespace before it reaches the bundle,
-    and pytest's own temp dirs are 0700."""
+    """A bundle parent outside pytest's temp dirs. The runtime opens the rootfs
+    for the sandbox's mapped root (host uid 100000), so 0700 parents work too
+    (test_runtime_private_bundle.py); files the probe reads must still be
+    readable by that uid."""
     d = tempfile.mkdtemp(prefix="kumo-sandbox-", dir="/tmp")
     os.chmod(d, 0o711)
     try:
