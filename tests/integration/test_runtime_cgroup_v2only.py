@@ -185,3 +185,27 @@ def test_limit_on_an_unavailable_controller_is_a_clear_error(v2, tmp_path):
     assert "memory" in r.stderr and "not available" in r.stderr, r.stderr
     assert not os.path.exists(cgdir(cid))
     assert v2("state", cid).returncode != 0
+
+
+def test_exec_cpu_affinity_initial_joins_by_cgroup_procs(v2, tmp_path):
+    """execCPUAffinity.initial must hold while the exec process joins the
+    cgroup, so it is not cloned into it: it writes cgroup.procs itself, and
+    must still end up in the container's cgroup, off the initial CPUs."""
+    mine = os.sched_getaffinity(0)
+    if len(mine) < 2:
+        pytest.skip("needs 2 CPUs")
+    b = make_bundle(tmp_path, ["sleep", "300"], edit=no_limits)
+    cid = new_id("v2")
+    assert v2("run", "-d", "--bundle", b, cid).returncode == 0
+    proc = {"args": ["sleep", "300"], "cwd": "/", "env": ["PATH=/bin:/usr/bin"],
+            "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {"initial": "0"}}
+    pf, pidf = tmp_path / "proc.json", tmp_path / "exec.pid"
+    pf.write_text(json.dumps(proc))
+    r = v2("exec", "-d", "--pid-file", str(pidf), "--process", str(pf), cid)
+    assert r.returncode == 0, r.stderr
+    pid = pidf.read_text().strip()
+    assert pid in read(f"{cgdir(cid)}/cgroup.procs").split()
+    status = read(f"/proc/{pid}/status")
+    allowed = next(ln.split()[1] for ln in status.splitlines()
+                   if ln.startswith("Cpus_allowed_list:"))
+    assert allowed != "0", status
