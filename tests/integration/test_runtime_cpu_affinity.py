@@ -126,3 +126,20 @@ def test_config_accepts_it_for_execs_not_the_init(rt, tmp_path):
     lines = r.stdout.splitlines()
     assert expand(lines[0].split()[1]) == mine, lines
     assert lines[1].split() == ["Cpus_allowed_list:", "0"], lines
+
+
+@pytest.mark.parametrize("kind", ["userns", "sandbox"])
+def test_final_in_a_user_namespace(rt, tmp_path, kind):
+    # The exec child joins the user namespace (and, in a sandbox, its filters)
+    # before final is set: setting our own affinity needs no privilege there.
+    kw = {"annotations": {"org.kumo.type": "sandbox"}} if kind == "sandbox" else {
+        "namespaces": NS + [{"type": "user"}],
+        "linux": {"uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+                  "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}]}}
+    b = make_bundle(tmp_path, ["sleep", "60"], **kw)
+    cid = new_id("aff")
+    r = rt("run", "-d", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    r = exec_with(rt, tmp_path, cid, {"initial": "0", "final": "0"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Cpus_allowed_list:", "0"]
