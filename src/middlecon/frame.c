@@ -667,7 +667,7 @@ void
 frame_iter_attr_list(struct frame_iter *it, struct frame_bytes attrs, uint16_t n)
 {
     it->p = attrs.p;
-    it->end = attrs.p + attrs.len;
+    it->end = attrs.p ? attrs.p + attrs.len : attrs.p; /* NULL + 0 is undefined */
     it->left = n;
     it->left2 = 0;
 }
@@ -692,7 +692,7 @@ void
 frame_iter_gather(struct frame_iter *it, const struct frame *f)
 {
     it->p = f->list.p;
-    it->end = f->list.p + f->list.len;
+    it->end = f->list.p ? f->list.p + f->list.len : f->list.p;
     it->left = f->nreplies;
     it->left2 = f->nmissing;
 }
@@ -742,7 +742,7 @@ void
 frame_iter_who(struct frame_iter *it, const struct frame *f)
 {
     it->p = f->list.p;
-    it->end = f->list.p + f->list.len;
+    it->end = f->list.p ? f->list.p + f->list.len : f->list.p;
     it->left = f->count;
     it->left2 = 0;
 }
