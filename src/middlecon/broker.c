@@ -1206,16 +1206,23 @@ fatal(struct session *s, uint32_t id, uint16_t code, const char *msg)
 /* Frame handlers (owner thread of s)                                   */
 
 static bool
-token_ok(const struct broker *b, struct frame_bytes t)
+token_in(char *const *list, size_t n, struct frame_bytes t)
 {
-    if (b->cfg.ntokens == 0)
-        return true;
-    for (size_t i = 0; i < b->cfg.ntokens; i++) {
-        const char *k = b->cfg.tokens[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *k = list[i];
         if (strlen(k) == t.len && memcmp(k, t.p, t.len) == 0)
             return true;
     }
     return false;
+}
+
+/* A client session needs a client token; a peer link a peer token when there are any. */
+static bool
+token_ok(const struct broker *b, struct frame_bytes t, bool peer)
+{
+    if (peer && b->cfg.npeer_tokens)
+        return token_in(b->cfg.peer_tokens, b->cfg.npeer_tokens, t);
+    return b->cfg.ntokens == 0 || token_in(b->cfg.tokens, b->cfg.ntokens, t);
 }
 
 static int
@@ -1224,8 +1231,9 @@ on_hello(struct session *s, const struct frame *f)
     struct broker *b = s->b;
     if (f->version != FRAME_VERSION)
         return fatal(s, f->id, FRAME_E_BAD_VERSION, "unsupported protocol version");
-    if (!token_ok(b, f->token))
-        return fatal(s, f->id, FRAME_E_AUTH, "bad token");
+    if (!token_ok(b, f->token, f->flags & FRAME_F_PEER))
+        return fatal(s, f->id, FRAME_E_AUTH,
+                     f->flags & FRAME_F_PEER ? "bad peer token" : "bad token");
     if (f->max_frame && f->max_frame < s->max_frame)
         s->max_frame = f->max_frame < 1024 ? 1024 : f->max_frame;
 
@@ -2393,9 +2401,11 @@ peer_try(struct broker *b, struct peer *p)
         .type = FRAME_HELLO, .flags = FRAME_F_PEER, .id = 1, .version = FRAME_VERSION
     };
     h.name = (struct frame_bytes){ (const uint8_t *)b->id, b->id_len };
-    if (b->cfg.ntokens)
-        h.token =
-            (struct frame_bytes){ (const uint8_t *)b->cfg.tokens[0], strlen(b->cfg.tokens[0]) };
+    const char *tok = b->cfg.npeer_tokens ? b->cfg.peer_tokens[0]
+                      : b->cfg.ntokens    ? b->cfg.tokens[0]
+                                          : NULL;
+    if (tok)
+        h.token = (struct frame_bytes){ (const uint8_t *)tok, strlen(tok) };
     uint8_t buf[1024];
     ssize_t n = frame_encode(&h, buf, sizeof(buf));
     if (n < 0 || write_all(fd, buf, (size_t)n) < 0)
@@ -2509,6 +2519,8 @@ broker_config_free(struct broker_config *c)
         free(c->peers[i]);
     for (size_t i = 0; i < c->ntokens; i++)
         free(c->tokens[i]);
+    for (size_t i = 0; i < c->npeer_tokens; i++)
+        free(c->peer_tokens[i]);
     free(c->name);
     memset(c, 0, sizeof(*c));
 }
@@ -2549,6 +2561,8 @@ broker_new(struct broker_config *c, struct broker **ret, struct kerr *err)
     /* Deep-copy the strings we keep. */
     for (size_t i = 0; i < c->ntokens; i++)
         b->cfg.tokens[i] = strdup(c->tokens[i]);
+    for (size_t i = 0; i < c->npeer_tokens; i++)
+        b->cfg.peer_tokens[i] = strdup(c->peer_tokens[i]);
     for (size_t i = 0; i < c->npeers; i++)
         b->cfg.peers[i] = strdup(c->peers[i]);
     b->cfg.name = c->name ? strdup(c->name) : NULL;

@@ -26,6 +26,13 @@ struct broker_config {
     size_t npeers;
     char *tokens[BROKER_MAX_TOKENS]; /* malloc'd; none = no authentication */
     size_t ntokens;
+    /*
+     * Tokens of peer brokers (malloc'd): with any, a peer HELLO must present
+     * one of these and client tokens do not make a peer; with none, peers
+     * use the client tokens. The first is what this broker presents.
+     */
+    char *peer_tokens[BROKER_MAX_TOKENS];
+    size_t npeer_tokens;
     char *name; /* broker id; NULL = derived from host name and first listener */
     unsigned threads;
     uint32_t max_frame;

@@ -32,6 +32,9 @@ usage(FILE *f)
                "  --peer ADDR         a cluster peer broker, repeatable\n"
                "  --token TOKEN       accept sessions presenting TOKEN, repeatable\n"
                "                      (none: no authentication)\n"
+               "  --peer-token TOKEN  peer brokers must present TOKEN (and client tokens\n"
+               "                      no longer make a peer), repeatable; the first is\n"
+               "                      the one this broker presents to its --peer list\n"
                "  --http ADDR         serve GET /stats (JSON) and GET /metrics (Prometheus)\n"
                "  --threads N         worker threads (default: number of CPUs)\n"
                "  --name ID           broker id (default: host/first-listen-address)\n"
@@ -49,6 +52,7 @@ enum {
     OPT_LISTEN = 256,
     OPT_PEER,
     OPT_TOKEN,
+    OPT_PEER_TOKEN,
     OPT_HTTP,
     OPT_THREADS,
     OPT_NAME,
@@ -66,6 +70,7 @@ static const struct option longopts[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "peer", required_argument, NULL, OPT_PEER },
     { "token", required_argument, NULL, OPT_TOKEN },
+    { "peer-token", required_argument, NULL, OPT_PEER_TOKEN },
     { "http", required_argument, NULL, OPT_HTTP },
     { "threads", required_argument, NULL, OPT_THREADS },
     { "name", required_argument, NULL, OPT_NAME },
@@ -113,6 +118,13 @@ apply(struct opts *o, int opt, const char *val, struct kerr *err)
         if (strlen(val) > 1024)
             return kerr_setf(err, EINVAL, "token longer than 1024 bytes");
         c->tokens[c->ntokens++] = strdup(val);
+        return 0;
+    case OPT_PEER_TOKEN:
+        if (c->npeer_tokens >= BROKER_MAX_TOKENS)
+            return kerr_setf(err, EINVAL, "more than %d peer tokens", BROKER_MAX_TOKENS);
+        if (!*val || strlen(val) > 1024)
+            return kerr_setf(err, EINVAL, "peer token: expected 1..1024 bytes");
+        c->peer_tokens[c->npeer_tokens++] = strdup(val);
         return 0;
     case OPT_HTTP:
         free(o->http);

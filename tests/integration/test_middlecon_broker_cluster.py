@@ -227,3 +227,64 @@ def test_peer_link_protocol_and_takeover(started):
     ev = local.next(m.PRESENCE)
     assert (ev["op"], ev["name"]) == (m.OP_DOWN, "ghost")
     assert local.who("room") == {"local": {}}
+
+
+def test_peer_tokens(started, tmp_path):
+    """With --peer-token, a client token does not make a peer and a peer token
+    does not make a client; brokers sharing the peer token still form one bus
+    (one of them takes its options from a config file)."""
+    ports = [free_port() for _ in range(2)]
+    auth = ["--token", "client-secret", "--peer-token", "peer-secret"]
+    bs = mesh(started, [(None, "127.0.0.1", ports[0])], extra=auth + [
+        "--peer", f"127.0.0.1:{ports[1]}"])
+    conf = tmp_path / "b1.conf"
+    conf.write_text(f"listen 127.0.0.1:{ports[1]}\nname b1\nhttp 127.0.0.1:0\n"
+                    f"peer 127.0.0.1:{ports[0]}\ntoken client-secret\n"
+                    "# peers authenticate apart from clients\npeer-token peer-secret\n")
+    b1 = Broker(["--config", str(conf)])
+    started.append(b1)
+    bs.append(b1)
+    for b in bs:
+        wait_for(lambda b=b: sum(p["connected"] for p in b.get("/stats")["peers"]) == 1,
+                 what=f"{b.listen[0]} link up")
+    with pytest.raises(m.ProtocolError) as e:
+        m.Session(bs[0].addr, name="fake", token="client-secret", flags=m.F_PEER)
+    assert e.value.code == "AUTH"
+    with pytest.raises(m.ProtocolError) as e:
+        m.Session(bs[0].addr, name="intruder", token="peer-secret")
+    assert e.value.code == "AUTH"
+    with pytest.raises(m.ProtocolError) as e:
+        m.Session(bs[0].addr, name="nobody")
+    assert e.value.code == "AUTH"
+    p = m.Session(bs[0].addr, name="b9", token="peer-secret", flags=m.F_PEER)
+    assert p.welcome["broker"] == "b0"
+    p.close()
+    # The bus across the two brokers still works for clients with the client token.
+    a = m.Session(bs[0].addr, name="a", token="client-secret")
+    b = m.Session(bs[1].addr, name="b", token="client-secret")
+    b.join("r")
+    a.join("r")
+    wait_for(lambda: set(a.who("r")) == {"a", "b"}, what="who across brokers")
+    t = serve_bg(b, lambda r: "b here")
+    res = a.request("r", "?", timeout_ms=3000)
+    assert res["replies"] == {"b": b"b here"} and res["missing"] == {}
+    t.join(5)
+
+
+def test_peer_token_mismatch_keeps_brokers_apart(started):
+    """A broker presenting the wrong peer token is refused: its link never
+    comes up and its sessions do not appear on the other side."""
+    ports = [free_port() for _ in range(2)]
+    b0 = Broker(["--listen", f"127.0.0.1:{ports[0]}", "--name", "b0", "--http", "127.0.0.1:0",
+                 "--peer-token", "right", "--peer", f"127.0.0.1:{ports[1]}"])
+    started.append(b0)
+    b1 = Broker(["--listen", f"127.0.0.1:{ports[1]}", "--name", "b1", "--http", "127.0.0.1:0",
+                 "--peer-token", "wrong", "--peer", f"127.0.0.1:{ports[0]}"])
+    started.append(b1)
+    s = m.Session(b1.addr, name="far")
+    s.join("r")
+    time.sleep(1.0)
+    for b in (b0, b1):
+        assert sum(p["connected"] for p in b.get("/stats")["peers"]) == 0
+    assert b0.get("/stats")["remote_sessions"] == 0
+    assert b0.alive() and b1.alive()
