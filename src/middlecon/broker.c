@@ -228,6 +228,7 @@ struct stats {
     atomic_uint_fast64_t missing;
     atomic_uint_fast64_t slow_closed;
     atomic_uint_fast64_t bad_frames;
+    atomic_uint_fast64_t presence_suppressed;
     atomic_uint_fast64_t closed_since_trim;
 };
 
@@ -996,6 +997,10 @@ presence(struct broker *b, struct room *r, struct frame_bytes name, const uint8_
 {
     if (r->nlocal == 0 || (r->nlocal == 1 && r->local[0] == except))
         return;
+    if (b->cfg.presence_limit && r->nlocal > b->cfg.presence_limit) {
+        ST_ADD(b, presence_suppressed, 1);
+        return;
+    }
     struct frame f = { .type = FRAME_PRESENCE, .op = op, .name = name };
     f.room = (struct frame_bytes){ (const uint8_t *)r->name, r->len };
     if (op == FRAME_OP_UP) {
@@ -2510,6 +2515,7 @@ broker_config_init(struct broker_config *c)
     c->max_sessions = 100000;
     c->max_rooms_per_session = 1024;
     c->max_pending_per_session = 4096;
+    c->presence_limit = 1000;
 }
 
 void
@@ -2765,7 +2771,7 @@ broker_stats_json(struct broker *b, struct sbuf *o)
         "\"messages_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
         "\"drops\":%llu,\"requests\":%llu,\"gathers_completed\":%llu,"
         "\"gather_replies\":%llu,\"gather_missing\":%llu,"
-        "\"slow_consumers_closed\":%llu,\"bad_frames\":%llu",
+        "\"slow_consumers_closed\":%llu,\"bad_frames\":%llu,\"presence_suppressed\":%llu",
         (unsigned long long)up, b->nw, (unsigned long long)ST_GET(b, conns),
         (unsigned long long)ST_GET(b, sessions), (unsigned long long)ST_GET(b, sessions_total),
         (unsigned long long)ST_GET(b, msgs_in), (unsigned long long)ST_GET(b, msgs_out),
@@ -2773,7 +2779,8 @@ broker_stats_json(struct broker *b, struct sbuf *o)
         (unsigned long long)ST_GET(b, drops), (unsigned long long)ST_GET(b, requests),
         (unsigned long long)ST_GET(b, gathers), (unsigned long long)ST_GET(b, replies),
         (unsigned long long)ST_GET(b, missing), (unsigned long long)ST_GET(b, slow_closed),
-        (unsigned long long)ST_GET(b, bad_frames));
+        (unsigned long long)ST_GET(b, bad_frames),
+        (unsigned long long)ST_GET(b, presence_suppressed));
     pthread_rwlock_rdlock(&b->reg);
     r |= sbuf_printf(o, ",\"remote_sessions\":%zu,\"rooms\":%zu,\"peers\":[", b->rnames.count,
                      b->rooms.count);
@@ -2851,6 +2858,9 @@ broker_stats_prometheus(struct broker *b, struct sbuf *o)
           "Sessions disconnected for not reading.", offsetof(struct stats, slow_closed) },
         { "middlecon_bad_frames_total", "counter", "Malformed frames received.",
           offsetof(struct stats, bad_frames) },
+        { "middlecon_presence_suppressed_total", "counter",
+          "Join/leave events not sent: the room is over --presence-limit.",
+          offsetof(struct stats, presence_suppressed) },
     };
     int r = 0;
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {

@@ -41,6 +41,12 @@ struct broker_config {
     uint32_t max_sessions;
     uint32_t max_rooms_per_session;
     uint32_t max_pending_per_session;
+    /*
+     * Rooms with more local members than this send no PRESENCE events (each
+     * join would cost a frame to every member: n² for a room that fills up,
+     * e.g. after a broker restart); WHO still lists them. 0 = no limit.
+     */
+    uint32_t presence_limit;
 };
 
 /* Defaults for every field (no listeners, no peers). */

@@ -42,6 +42,8 @@ usage(FILE *f)
                "  --max-outbuf SIZE   output buffer bound per session (default 4M)\n"
                "  --keepalive DUR     idle time before a PING (default 30s; 0 = off)\n"
                "  --max-sessions N    session limit (default 100000)\n"
+               "  --presence-limit N  rooms with more members send no join/leave events\n"
+               "                      (default 1000; 0 = no limit)\n"
                "  --config FILE       read options from FILE ('key value' lines, keys as\n"
                "                      the long options without dashes, '#' comments)\n"
                "  --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -60,6 +62,7 @@ enum {
     OPT_MAX_OUTBUF,
     OPT_KEEPALIVE,
     OPT_MAX_SESSIONS,
+    OPT_PRESENCE_LIMIT,
     OPT_CONFIG,
     OPT_LOG_LEVEL,
     OPT_HELP,
@@ -78,6 +81,7 @@ static const struct option longopts[] = {
     { "max-outbuf", required_argument, NULL, OPT_MAX_OUTBUF },
     { "keepalive", required_argument, NULL, OPT_KEEPALIVE },
     { "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+    { "presence-limit", required_argument, NULL, OPT_PRESENCE_LIMIT },
     { "config", required_argument, NULL, OPT_CONFIG },
     { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
     { "help", no_argument, NULL, OPT_HELP },
@@ -160,6 +164,11 @@ apply(struct opts *o, int opt, const char *val, struct kerr *err)
         if (parse_uint64(val, 10000000, &u) < 0 || u == 0)
             return kerr_setf(err, EINVAL, "--max-sessions '%s': expected 1..10000000", val);
         c->max_sessions = (uint32_t)u;
+        return 0;
+    case OPT_PRESENCE_LIMIT:
+        if (parse_uint64(val, 10000000, &u) < 0)
+            return kerr_setf(err, EINVAL, "--presence-limit '%s': expected 0..10000000", val);
+        c->presence_limit = (uint32_t)u;
         return 0;
     case OPT_LOG_LEVEL: {
         enum log_level l;

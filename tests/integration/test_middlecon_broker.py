@@ -174,6 +174,42 @@ def test_rooms_presence_and_broadcast_order(broker):
     b.msg("nobody-here", "x", ack=True)
 
 
+def test_presence_limit(brokers):
+    """Rooms over --presence-limit send no join/leave events (a room filling up
+    would cost n² frames); WHO still lists everyone, the suppressed events are
+    counted, and events resume once the room is back under the limit."""
+    b = brokers("--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--presence-limit", "3")
+    s = [m.Session(b.addr, name=f"p{i}") for i in range(5)]
+    for x in s[:3]:
+        x.join("big")
+    # up to the limit: the usual events
+    assert [e["name"] for e in (s[0].next(m.PRESENCE), s[0].next(m.PRESENCE))] == ["p1", "p2"]
+    assert s[1].next(m.PRESENCE)["name"] == "p2"
+    # the 4th and 5th member make the room 4, then 5 > 3: nobody hears of them
+    s[3].join("big")
+    s[4].join("big")
+    for x in s[:4]:
+        x.expect_nothing(m.PRESENCE, 0.2)
+    assert set(s[0].who("big")) == {f"p{i}" for i in range(5)}
+    assert b.get("/stats")["presence_suppressed"] == 2
+    assert "middlecon_presence_suppressed_total 2" in b.get("/metrics")
+    # 5 -> 4 members: still over the limit, silent; 4 -> 3: events again
+    s[4].leave("big")
+    s[0].expect_nothing(m.PRESENCE, 0.2)
+    s[3].leave("big")
+    for x in s[:3]:
+        ev = x.next(m.PRESENCE)
+        assert (ev["op"], ev["name"]) == (m.OP_DOWN, "p3")
+    # a join that keeps the room within the limit is announced again
+    s[2].leave("big")
+    for x in s[:2]:
+        assert x.next(m.PRESENCE)["op"] == m.OP_DOWN
+    s[2].join("big")
+    for x in s[:2]:
+        ev = x.next(m.PRESENCE)
+        assert (ev["op"], ev["name"]) == (m.OP_UP, "p2")
+
+
 def test_direct_and_who(broker):
     a = m.Session(broker.addr, name="a", attrs={"host": "h1", "pid": "42", "role": "db"})
     b = m.Session(broker.addr, name="b", attrs={"host": "h2"})
