@@ -160,3 +160,25 @@ def test_1000_failed_creates_leave_nothing(rt, tmp_path):
     assert "/no/such/program" in rt("create", "--bundle", late, "x1").stderr
     assert "/no/such/source" in rt("create", "--bundle", late_mount, "x2").stderr
     assert "process.cwd" in rt("create", "--bundle", late_cwd, "x3").stderr
+
+def test_failed_runs_leave_nothing(rt, tmp_path):
+    """`run` spawns its init sharing the runtime's memory until execve (vfork
+    style): an init that fails inside its setup must still leave no cgroup,
+    state dir or mount behind, and say what failed."""
+    before_mnt = mounts(tmp_path)
+    prefix = new_id("badrun")
+    late = make_bundle(tmp_path, ["/no/such/program"], name="late",
+                       linux={"resources": {"pids": {"limit": 10}}})
+    late_mount = make_bundle(tmp_path, ["true"], name="late-mount", mounts_add=[
+        {"destination": "/x", "type": "bind", "source": "/no/such/source"}])
+    late_cwd = make_bundle(tmp_path, ["true"], name="late-cwd", cwd="/no/such/dir")
+    cases = [(late, "/no/such/program"), (late_mount, "/no/such/source"),
+             (late_cwd, "process.cwd")]
+    for i in range(150):
+        b, what = cases[i % len(cases)]
+        r = run_runtime(["run", "--bundle", b, f"{prefix}-{i}"], rt.root)
+        assert r.returncode != 0 and what in r.stderr, r.stderr
+    assert os.listdir(rt.root) == []
+    assert kumo_cgroups(prefix) == set()
+    assert mounts(tmp_path) == before_mnt == []
+
