@@ -993,11 +993,18 @@ announce_member(struct broker *b, struct room *r, struct frame_bytes name, uint8
 /* PRESENCE to the local members of r other than `except`. */
 static void
 presence(struct broker *b, struct room *r, struct frame_bytes name, const uint8_t *attrs,
-         uint32_t attrs_len, uint16_t nattrs, uint8_t op, struct session *except)
+         uint32_t attrs_len, uint16_t nattrs, uint8_t op, struct session *except,
+         uint32_t just_left)
 {
     if (r->nlocal == 0 || (r->nlocal == 1 && r->local[0] == except))
         return;
-    if (b->cfg.presence_limit && r->nlocal > b->cfg.presence_limit) {
+    /*
+     * Judge a local leave by the room's size before it (just_left: the
+     * leaver is gone already), so that every join silenced at the limit has
+     * its leave silenced too: members never see a leave without its join.
+     */
+    uint32_t size = r->nlocal + just_left;
+    if (b->cfg.presence_limit && size > b->cfg.presence_limit) {
         ST_ADD(b, presence_suppressed, 1);
         return;
     }
@@ -1038,7 +1045,7 @@ room_remove_local(struct broker *b, struct room *r, struct session *s)
     if (i < 0)
         return;
     r->local[i] = r->local[--r->nlocal];
-    presence(b, r, sname(s), NULL, 0, 0, FRAME_OP_DOWN, NULL);
+    presence(b, r, sname(s), NULL, 0, 0, FRAME_OP_DOWN, NULL, 1);
     announce_member(b, r, sname(s), FRAME_OP_DOWN);
 }
 
@@ -1057,7 +1064,7 @@ purge_remote(struct broker *b, struct session *link)
                 continue;
             }
             presence(b, r, (struct frame_bytes){ (const uint8_t *)m->name, m->len }, NULL, 0, 0,
-                     FRAME_OP_DOWN, NULL);
+                     FRAME_OP_DOWN, NULL, 0);
             free(m->name);
             r->remote[i] = r->remote[--r->nremote];
         }
@@ -1371,7 +1378,7 @@ on_join(struct session *s, const struct frame *f)
     }
     r->local[r->nlocal++] = s;
     s->rooms[s->nrooms++] = r;
-    presence(b, r, sname(s), s->attrs, s->attrs_len, s->nattrs, FRAME_OP_UP, s);
+    presence(b, r, sname(s), s->attrs, s->attrs_len, s->nattrs, FRAME_OP_UP, s, 0);
     announce_member(b, r, sname(s), FRAME_OP_UP);
     pthread_rwlock_unlock(&b->reg);
     ack(s, f->id);
@@ -1952,15 +1959,15 @@ on_peer_member(struct session *s, const struct frame *f)
                 r->remote[r->nremote++] = (struct rmember){ nm, (uint16_t)f->name.len, s };
                 struct rsession *rs = map_get(&b->rnames, f->name.p, f->name.len);
                 if (rs && rs->link == s)
-                    presence(b, r, f->name, rs->attrs, rs->attrs_len, rs->nattrs, FRAME_OP_UP,
-                             NULL);
+                    presence(b, r, f->name, rs->attrs, rs->attrs_len, rs->nattrs, FRAME_OP_UP, NULL,
+                             0);
                 else
-                    presence(b, r, f->name, NULL, 0, 0, FRAME_OP_UP, NULL);
+                    presence(b, r, f->name, NULL, 0, 0, FRAME_OP_UP, NULL, 0);
             }
         } else if (f->op == FRAME_OP_DOWN && i < r->nremote) {
             free(r->remote[i].name);
             r->remote[i] = r->remote[--r->nremote];
-            presence(b, r, f->name, NULL, 0, 0, FRAME_OP_DOWN, NULL);
+            presence(b, r, f->name, NULL, 0, 0, FRAME_OP_DOWN, NULL, 0);
         }
         room_maybe_delete(b, r);
     }
