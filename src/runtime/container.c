@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,11 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1 /* clang's spelling of gcc's macro */
+#endif
+#endif
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #endif
@@ -530,10 +536,46 @@ remove_state_dir(const char *dir)
  * across the clone so none of our handlers ever runs on the child's stack;
  * the init resets dispositions and unblocks them itself.
  */
+/* How long a container init may take from clone to "ready". */
+#define SETUP_TIMEOUT_MS 120000
+
+static pthread_mutex_t spawn_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned spawns_in_flight; /* under spawn_lock */
+static int spawn_dumpable;        /* before the first of them */
+
 struct vfork_ctx {
     struct rt_init_args *a;
     int close_fd;
+    pid_t pid; /* set by the kernel at clone (CLONE_PARENT_SETTID) */
+    /* The watchdog: we sleep in clone() until the init execs, with no timeout. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
 };
+
+/*
+ * Bound the init's setup while we sleep in clone(): after SETUP_TIMEOUT_MS
+ * (a hung bind source, a memory cgroup OOM, which never picks a task in
+ * vfork) SIGKILL it, as the fork path does after its timeout. A timer in
+ * the init itself would not do: pid 1 of a pid namespace ignores signals
+ * from inside it.
+ */
+static void *
+vfork_watchdog(void *arg)
+{
+    struct vfork_ctx *ctx = arg;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += SETUP_TIMEOUT_MS / 1000;
+    pthread_mutex_lock(&ctx->mu);
+    int r = 0;
+    while (!ctx->done && r != ETIMEDOUT)
+        r = pthread_cond_timedwait(&ctx->cv, &ctx->mu, &until);
+    if (!ctx->done && __atomic_load_n(&ctx->pid, __ATOMIC_ACQUIRE) > 0)
+        kill(ctx->pid, SIGKILL);
+    pthread_mutex_unlock(&ctx->mu);
+    return NULL;
+}
 
 /*
  * Under AddressSanitizer the child's frames poison the shadow of its stack,
@@ -556,9 +598,17 @@ vfork_main(void *arg)
 static bool
 can_vfork(const struct rt_init_args *a, const struct rt_spec *s, uint64_t flags)
 {
+    /*
+     * A time namespace (new, with offsets prepared for our children, or
+     * joined) is entered by a CLONE_VM child only at its execve, and only
+     * on kernels from 5.18: keep those on the fork path.
+     */
+    for (size_t i = 0; i < s->n_ns; i++)
+        if (s->ns[i].flag == CLONE_NEWTIME)
+            return false;
     return a->start_now && !a->need_userns_sync && !a->hooks_sync && a->userns_fd < 0 &&
-           !(flags & (CLONE_NEWUSER | CLONE_NEWTIME)) && !hooks__has(s->hooks, "createContainer") &&
-           !hooks__has(s->hooks, "startContainer");
+           !(flags & (CLONE_NEWUSER | CLONE_NEWTIME)) && !(s->new_ns_flags & CLONE_NEWTIME) &&
+           !hooks__has(s->hooks, "createContainer") && !hooks__has(s->hooks, "startContainer");
 }
 
 static int
@@ -577,16 +627,44 @@ vfork_child(uint64_t flags, struct rt_init_args *a, int close_fd)
     }
     STACK_UNPOISON(stack + guard, size - guard);
     struct vfork_ctx ctx = { .a = a, .close_fd = close_fd };
+    pthread_mutex_init(&ctx.mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&ctx.cv, &ca);
+    pthread_condattr_destroy(&ca);
     sigset_t all, old;
     sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    /* The init clears "dumpable" on the memory it shares with us until execve. */
-    int dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    int pid = clone(vfork_main, stack + size, (int)flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &ctx);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t dog;
+    bool have_dog = pthread_create(&dog, NULL, vfork_watchdog, &ctx) == 0;
+    /*
+     * The init clears "dumpable" (CVE-2019-5736) on the memory it shares
+     * with us, which every thread of ours shares too: with several spawns
+     * in flight, only the last one to finish may restore it.
+     */
+    pthread_mutex_lock(&spawn_lock);
+    if (spawns_in_flight++ == 0)
+        spawn_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+    pthread_mutex_unlock(&spawn_lock);
+    int pid =
+        clone(vfork_main, stack + size,
+              (int)flags | CLONE_VM | CLONE_VFORK | CLONE_PARENT_SETTID | SIGCHLD, &ctx, &ctx.pid);
     int e = errno;
-    if (dumpable > 0)
-        prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (have_dog) {
+        pthread_mutex_lock(&ctx.mu);
+        ctx.done = true;
+        pthread_cond_signal(&ctx.cv);
+        pthread_mutex_unlock(&ctx.mu);
+        pthread_join(dog, NULL);
+    }
+    pthread_cond_destroy(&ctx.cv);
+    pthread_mutex_destroy(&ctx.mu);
+    pthread_mutex_lock(&spawn_lock);
+    if (--spawns_in_flight == 0 && spawn_dumpable == 1)
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    pthread_mutex_unlock(&spawn_lock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     STACK_UNPOISON(stack + guard, size - guard);
     munmap(stack, size);
     return pid < 0 ? -e : pid;
@@ -907,7 +985,7 @@ rt_container_create(const char *root, const char *id, const char *bundle,
     for (;;) {
         char tag, msg[KERR_MSG_MAX];
         int code = 0;
-        r = linux__sync_recv(sv[0], &tag, &code, msg, sizeof(msg), 120000);
+        r = linux__sync_recv(sv[0], &tag, &code, msg, sizeof(msg), SETUP_TIMEOUT_MS);
         if (r == -EPIPE) {
             int status = 0;
             waitpid(pid, &status, 0);
