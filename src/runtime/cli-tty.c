@@ -118,12 +118,27 @@ cli_tty_proxy(struct cli_tty *t, pid_t pid, const sigset_t *fwd, int *ret_exit)
     cleanup_close int sfd = signalfd(-1, fwd, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0)
         return -errno;
-    struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
-                           { .fd = t->master, .events = POLLIN },
-                           { .fd = STDIN_FILENO, .events = POLLIN } };
+    /*
+     * The master is non-blocking and stdin goes through a buffer: a process
+     * that stops reading its terminal while its output is not drained must
+     * not block us in a write, or signals (^C, SIGTERM) would no longer get
+     * through. While the buffer is full we stop reading stdin.
+     */
+    int fl = fcntl(t->master, F_GETFL);
+    if (fl < 0 || fcntl(t->master, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    char in[8192];
+    size_t in_len = 0;
+    bool in_eof = false, master_open = true;
+    char last = '\n';
     bool exited = false;
     int code = 255;
     while (!exited) {
+        struct pollfd p[3] = {
+            { .fd = sfd, .events = POLLIN },
+            { .fd = master_open ? t->master : -1, .events = POLLIN | (in_len ? POLLOUT : 0) },
+            { .fd = !in_eof && in_len < sizeof(in) ? STDIN_FILENO : -1, .events = POLLIN },
+        };
         if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -151,25 +166,50 @@ cli_tty_proxy(struct cli_tty *t, pid_t pid, const sigset_t *fwd, int *ret_exit)
         if (p[1].revents & POLLIN) {
             ssize_t n = pump(t->master, STDOUT_FILENO);
             if (n == 0 || (n < 0 && n != -EAGAIN))
-                p[1].fd = -1;
+                master_open = false;
         } else if (p[1].revents & (POLLHUP | POLLERR)) {
-            p[1].fd = -1;
+            master_open = false;
         }
+        if (master_open && (p[1].revents & POLLOUT) && in_len) {
+            ssize_t n = write(t->master, in, in_len);
+            if (n > 0) {
+                memmove(in, in + n, in_len - (size_t)n);
+                in_len -= (size_t)n;
+            } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                in_len = 0; /* nobody will read it */
+            }
+        }
+        if (!master_open)
+            in_len = 0;
         if (p[2].revents) {
-            ssize_t n = pump(STDIN_FILENO, t->master);
-            if (n == 0 || (n < 0 && n != -EAGAIN)) {
-                /* End of a piped stdin: an EOF character, as a person would type. */
-                if (n == 0 && !t->raw)
-                    (void)!write(t->master, "\x04", 1);
-                p[2].fd = -1;
+            ssize_t n = read(STDIN_FILENO, in + in_len, sizeof(in) - in_len);
+            if (n > 0) {
+                in_len += (size_t)n;
+                last = in[in_len - 1];
+            } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+                in_eof = true;
+                /*
+                 * End of a piped stdin: EOF as typed on a terminal, a ^D at
+                 * the start of a line (a second one ends a partial line).
+                 */
+                if (n == 0 && !t->raw && master_open && in_len + 2 <= sizeof(in)) {
+                    if (last != '\n')
+                        in[in_len++] = '\x04';
+                    in[in_len++] = '\x04';
+                }
             }
         }
     }
-    /* What the process wrote just before it exited is still in the pty. */
-    int fl = fcntl(t->master, F_GETFL);
-    if (fl >= 0 && fcntl(t->master, F_SETFL, fl | O_NONBLOCK) == 0)
-        while (pump(t->master, STDOUT_FILENO) > 0) {
-        }
+    /*
+     * What the process wrote just before it exited is still in the pty; a
+     * process it left behind may go on writing: take at most 1 MiB.
+     */
+    for (size_t total = 0; master_open && total < (1u << 20);) {
+        ssize_t n = pump(t->master, STDOUT_FILENO);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
     *ret_exit = code;
     return 0;
 }

@@ -136,3 +136,24 @@ def test_detached_terminal_still_needs_a_console_socket(rt, tmp_path):
     b = make_bundle(tmp_path, ["true"], terminal=True)
     r = rt("run", "-d", "--bundle", b, new_id("tty"))
     assert r.returncode != 0 and "console-socket" in r.stderr, r.stderr
+
+
+def test_exec_tty_large_piped_input_does_not_deadlock(rt, tmp_path):
+    """The terminal echoes and cat answers every line while more input is
+    still coming: the proxy must keep draining the pty while it writes."""
+    b = make_bundle(tmp_path, ["sleep", "300"])
+    cid = new_id("tty")
+    assert rt("run", "-d", "--bundle", b, cid).returncode == 0
+    data = "".join(f"{i}\n" for i in range(1, 50001))
+    r = rt("exec", "-t", cid, "cat", input=data, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "50000" in r.stdout
+
+
+def test_exec_tty_piped_input_without_final_newline_ends(rt, tmp_path):
+    b = make_bundle(tmp_path, ["sleep", "300"])
+    cid = new_id("tty")
+    assert rt("run", "-d", "--bundle", b, cid).returncode == 0
+    r = rt("exec", "-t", cid, "cat", input="no-newline", timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "no-newline" in r.stdout
