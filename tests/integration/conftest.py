@@ -150,3 +150,14 @@ def netns_hosts():
         yield hosts
     finally:
         hosts.cleanup()
+
+
+@pytest.fixture
+def rt(tmp_path):
+    """A kumo-runtime with its own --root; deletes every container it made, also on failure."""
+    from rtutil import Runtime  # rtutil imports this module
+    r = Runtime(tmp_path / "root")
+    try:
+        yield r
+    finally:
+        r.cleanup()

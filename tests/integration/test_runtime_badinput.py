@@ -6,20 +6,11 @@ import os
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id, run_runtime
+from rtutil import make_bundle, new_id, run_runtime
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)")
 
 BASE = "/sys/fs/cgroup"
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def kumo_cgroups(prefix):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id
+from rtutil import make_bundle, new_id
 
 BASE = "/sys/fs/cgroup"
 if os.path.exists(f"{BASE}/cgroup.controllers"):
@@ -57,15 +57,6 @@ def attached_programs(cgdir):
         os.close(fd)
     n = ctypes.c_uint32.from_buffer(attr, 24).value
     return list(ids[:n])
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def open_v1(cid):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id
+from rtutil import make_bundle, new_id
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)")
 
@@ -28,15 +28,6 @@ def cg_file(ctrl, path, name):
 def read(p):
     with open(p) as f:
         return f.read().strip()
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def test_limits_in_cgroup_files(rt, tmp_path):

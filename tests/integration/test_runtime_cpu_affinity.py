@@ -11,20 +11,11 @@ import os
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id
+from rtutil import make_bundle, new_id
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)")
 
 NS = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def cpu_list(cpus):

@@ -10,20 +10,11 @@ import time
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id, run_runtime
+from rtutil import make_bundle, new_id, run_runtime
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)")
 
 ALL_NS = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def run_in(rt, tmp_path, script, args=None, **kw):

@@ -8,18 +8,9 @@ import time
 
 import pytest
 
-from rtutil import Runtime, cgroup_dirs, make_bundle, new_id, run_runtime, runtime_bin
+from rtutil import cgroup_dirs, make_bundle, new_id, run_runtime, runtime_bin
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)")
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def wait_status(rt, cid, want, timeout=10):

@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id
+from rtutil import make_bundle, new_id
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts)")
 
@@ -32,15 +32,6 @@ def private_dir():
         yield d
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def private_bundle(parent, **kw):

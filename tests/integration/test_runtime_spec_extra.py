@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id
+from rtutil import make_bundle, new_id
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, mounts)")
 
@@ -27,15 +27,6 @@ SYS_IOPRIO_GET = 252   # x86_64
 SYS_SCHED_GETATTR = 315
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def run_in(rt, tmp_path, args, **kw):

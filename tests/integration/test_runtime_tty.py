@@ -16,18 +16,9 @@ import time
 
 import pytest
 
-from rtutil import Runtime, make_bundle, new_id, runtime_bin
+from rtutil import make_bundle, new_id, runtime_bin
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, cgroups)")
-
-
-@pytest.fixture
-def rt(tmp_path):
-    r = Runtime(tmp_path / "root")
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def set_winsize(fd, rows, cols):
