@@ -993,8 +993,20 @@ linux__init(struct rt_init_args *a)
         _exit(1);
     linux__sync_send(a->sync_fd, 'R', 0, NULL);
 
-    if (!a->start_now)
+    if (!a->start_now) {
+        /*
+         * Wait as SCHED_BATCH: a batch task never preempts the task that
+         * wakes it, so whoever sends start (kumod's event loop, `start`)
+         * returns from its send before we run, instead of sleeping while
+         * we exec. Back to SCHED_OTHER (which needs no privilege) as soon
+         * as we run. Only when nothing else chose the policy.
+         */
+        bool batch = !p->has_sched && sched_getscheduler(0) == SCHED_OTHER &&
+                     sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 }) == 0;
         wait_for_start(a);
+        if (batch)
+            sched_setscheduler(0, SCHED_OTHER, &(struct sched_param){ 0 });
+    }
     close(a->fifo_fd);
     close(a->sync_fd);
     if (a->hook_state && s->hooks &&

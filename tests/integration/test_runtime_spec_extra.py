@@ -12,6 +12,7 @@ import json
 import os
 import struct
 import subprocess
+import time
 
 import pytest
 
@@ -125,6 +126,32 @@ def test_scheduler_deadline_from_host(rt, tmp_path):
     assert a["policy"] == 6
     assert (a["runtime"], a["deadline"], a["period"]) == (500000, 5000000, 10000000)
     assert a["flags"] & 0x01
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["root", "userns"])
+def test_created_init_waits_as_batch_and_starts_as_other(rt, tmp_path, userns):
+    """A created init waits as SCHED_BATCH (so the task that starts it is not
+    preempted by it) and the container process runs as SCHED_OTHER with the
+    nice it inherited; also in a user namespace, where nothing is privileged."""
+    linux = USERNS_MAP if userns else {}
+    b = make_bundle(tmp_path, ["sleep", "60"], namespaces=ALL_NS + (
+        [{"type": "user"}] if userns else []), linux=linux)
+    cid = new_id("sx")
+    r = rt("create", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    pid = rt.state(cid)["pid"]
+    assert sched_getattr(pid)["policy"] == 3  # SCHED_BATCH while created
+    nice = sched_getattr(pid)["nice"]
+    r = rt("start", cid)
+    assert r.returncode == 0, r.stderr
+    for _ in range(200):  # start returns before the init has exec'd
+        with open(f"/proc/{pid}/comm") as f:
+            if f.read().strip() == "sleep":
+                break
+        time.sleep(0.01)
+    a = sched_getattr(pid)
+    assert a["policy"] == 0, a  # SCHED_OTHER once running
+    assert a["nice"] == nice
 
 
 def test_scheduler_for_exec_process(rt, tmp_path):
