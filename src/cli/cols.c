@@ -135,6 +135,21 @@ cols_parse(const char *spec, struct col *cols, size_t *n, struct kerr *err)
 }
 
 int
+cols_ensure_host(struct col *cols, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (cols[i].def->id == COL_HOST)
+            return 0;
+    if (*n >= COLS_MAX)
+        return -E2BIG;
+    memmove(&cols[1], &cols[0], *n * sizeof(cols[0]));
+    (*n)++;
+    cols[0].def = cols_find("host");
+    snprintf(cols[0].header, sizeof(cols[0].header), "HOST");
+    return 0;
+}
+
+int
 cols_parse_sort(const char *spec, struct sortkey *keys, size_t *n, struct kerr *err)
 {
     const char *p;

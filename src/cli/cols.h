@@ -102,6 +102,13 @@ const char *cols__next_item(const char **p, size_t *ret_len);
  */
 int cols_parse(const char *spec, struct col *cols, size_t *n, struct kerr *err);
 
+/*
+ * Make sure the columns show HOST: the table is DC-wide, so HOST goes first
+ * unless the list already places it. Returns 0, or -E2BIG when HOST is
+ * missing and there is no room for it (the list is left as it was).
+ */
+int cols_ensure_host(struct col *cols, size_t *n);
+
 /* Same for "--sort -cpu,+pid,rss" (leading '-' = descending). */
 int cols_parse_sort(const char *spec, struct sortkey *keys, size_t *n, struct kerr *err);
 

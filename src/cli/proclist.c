@@ -257,6 +257,43 @@ procfilter_set_states(struct procfilter *f, const char *states, struct kerr *err
     return set_text(&f->states, states, "state", err);
 }
 
+int
+procfilter_option(struct procfilter *f, int opt, const char *arg, struct kerr *err)
+{
+    int r;
+    switch (opt) {
+    case 'u':
+        r = procfilter_add_users(f, arg, err);
+        break;
+    case 'C':
+        r = procfilter_set_cmd(f, arg, err);
+        break;
+    case PROCFILTER_OPT_STATE:
+        r = procfilter_set_states(f, arg, err);
+        break;
+    case 'p':
+        r = procfilter_add_pids(f, arg, err);
+        break;
+    case 'L':
+        f->threads = true;
+        r = 0;
+        break;
+    default:
+        return 0;
+    }
+    return r < 0 ? r : 1;
+}
+
+int
+proclist_parse_limit(const char *arg, size_t *ret_limit, struct kerr *err)
+{
+    int64_t v;
+    if (parse_int64(arg, 1, PROCLIST_TOTAL_MAX, &v) < 0)
+        return kerr_setf(err, EINVAL, "bad --limit '%s'", arg);
+    *ret_limit = (size_t)v;
+    return 0;
+}
+
 /* Append the comma-separated keys in list to fields unless already there. */
 static int
 add_keys(struct sbuf *fields, const char *list)
