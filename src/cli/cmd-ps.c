@@ -13,7 +13,6 @@
 #include "kerr.h"
 #include "proclist.h"
 #include "table.h"
-#include "util.h"
 #include "view.h"
 
 #include <errno.h>
@@ -29,8 +28,6 @@
 
 enum {
     OPT_SORT = 0x2000,
-    OPT_STATE,
-    OPT_LIMIT,
     OPT_JSON,
     OPT_NO_HEADERS,
 };
@@ -84,12 +81,9 @@ ps_parse(struct ps_args *a, int argc, char **argv, struct kerr *err)
         { "format", required_argument, NULL, 'o' },
         { "output", required_argument, NULL, 'o' },
         { "sort", required_argument, NULL, OPT_SORT },
-        { "user", required_argument, NULL, 'u' },
-        { "cmd", required_argument, NULL, 'C' },
-        { "state", required_argument, NULL, OPT_STATE },
-        { "pid", required_argument, NULL, 'p' },
+        PROCFILTER_LONGOPTS,
+        PROCFILTER_STATE_LONGOPT,
         { "limit", required_argument, NULL, 'n' },
-        { "threads", no_argument, NULL, 'L' },
         { "json", no_argument, NULL, OPT_JSON },
         { "no-headers", no_argument, NULL, OPT_NO_HEADERS },
         { "wide", no_argument, NULL, 'w' },
@@ -97,12 +91,13 @@ ps_parse(struct ps_args *a, int argc, char **argv, struct kerr *err)
         { NULL, 0, NULL, 0 },
     };
     int c, r;
-    int64_t v;
     bool cols_given = false;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+H:o:u:C:p:n:Lwh", longopts, NULL)) != -1) {
         r = cliconn_option(&a->conn, c, optarg, err);
+        if (r == 0)
+            r = procfilter_option(&a->filter, c, optarg, err);
         if (r < 0)
             return r;
         if (r > 0)
@@ -115,26 +110,8 @@ ps_parse(struct ps_args *a, int argc, char **argv, struct kerr *err)
         case OPT_SORT:
             r = cols_parse_sort(optarg, a->keys, &a->nkeys, err);
             break;
-        case 'u':
-            r = procfilter_add_users(&a->filter, optarg, err);
-            break;
-        case 'C':
-            r = procfilter_set_cmd(&a->filter, optarg, err);
-            break;
-        case OPT_STATE:
-            r = procfilter_set_states(&a->filter, optarg, err);
-            break;
-        case 'p':
-            r = procfilter_add_pids(&a->filter, optarg, err);
-            break;
         case 'n':
-            r = parse_int64(optarg, 1, PROCLIST_TOTAL_MAX, &v);
-            if (r < 0)
-                return kerr_setf(err, EINVAL, "bad --limit '%s'", optarg);
-            a->limit = (size_t)v;
-            break;
-        case 'L':
-            a->filter.threads = true;
+            r = proclist_parse_limit(optarg, &a->limit, err);
             break;
         case OPT_JSON:
             a->json = true;
@@ -161,19 +138,8 @@ ps_parse(struct ps_args *a, int argc, char **argv, struct kerr *err)
                        &a->ncols, err);
         if (r < 0)
             return r;
-    } else {
-        /* The table is DC-wide: HOST comes first unless placed explicitly. */
-        bool has_host = false;
-        for (size_t i = 0; i < a->ncols; i++)
-            has_host |= a->cols[i].def->id == COL_HOST;
-        if (!has_host) {
-            if (a->ncols >= COLS_MAX)
-                return kerr_setf(err, E2BIG, "more than %d columns", COLS_MAX);
-            memmove(&a->cols[1], &a->cols[0], a->ncols * sizeof(a->cols[0]));
-            a->ncols++;
-            a->cols[0].def = cols_find("host");
-            snprintf(a->cols[0].header, sizeof(a->cols[0].header), "HOST");
-        }
+    } else if (cols_ensure_host(a->cols, &a->ncols) < 0) {
+        return kerr_setf(err, E2BIG, "more than %d columns", COLS_MAX);
     }
     a->cols_given = cols_given;
     return cliconn_finish(&a->conn, err);

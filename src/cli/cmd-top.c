@@ -58,10 +58,7 @@ top_parse(struct top *t, int argc, char **argv, struct kerr *err)
         { "iterations", required_argument, NULL, 'n' },
         { "format", required_argument, NULL, 'o' },
         { "sort", required_argument, NULL, OPT_SORT },
-        { "user", required_argument, NULL, 'u' },
-        { "cmd", required_argument, NULL, 'C' },
-        { "pid", required_argument, NULL, 'p' },
-        { "threads", no_argument, NULL, 'L' },
+        PROCFILTER_LONGOPTS,
         { "limit", required_argument, NULL, OPT_LIMIT },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -73,6 +70,8 @@ top_parse(struct top *t, int argc, char **argv, struct kerr *err)
     optind = 1;
     while ((c = getopt_long(argc, argv, "+H:d:bn:o:u:C:p:Lh", longopts, NULL)) != -1) {
         r = cliconn_option(&t->conn, c, optarg, err);
+        if (r == 0)
+            r = procfilter_option(&t->filter, c, optarg, err);
         if (r < 0)
             return r;
         if (r > 0)
@@ -105,22 +104,8 @@ top_parse(struct top *t, int argc, char **argv, struct kerr *err)
                 top_sort_by(t, keys[0].def, keys[0].desc);
             break;
         }
-        case 'u':
-            r = procfilter_add_users(&t->filter, optarg, err);
-            break;
-        case 'C':
-            r = procfilter_set_cmd(&t->filter, optarg, err);
-            break;
-        case 'p':
-            r = procfilter_add_pids(&t->filter, optarg, err);
-            break;
-        case 'L':
-            t->filter.threads = true;
-            break;
         case OPT_LIMIT:
-            if (parse_int64(optarg, 1, PROCLIST_TOTAL_MAX, &v) < 0)
-                return kerr_setf(err, EINVAL, "bad --limit '%s'", optarg);
-            t->limit = (size_t)v;
+            r = proclist_parse_limit(optarg, &t->limit, err);
             break;
         case 'h':
             return 1;
@@ -133,17 +118,9 @@ top_parse(struct top *t, int argc, char **argv, struct kerr *err)
     if (optind < argc)
         return kerr_setf(err, EINVAL, "unexpected argument '%s' (see 'kumo top --help')",
                          argv[optind]);
-    if (cols_given) {
-        bool has_host = false;
-        for (size_t i = 0; i < t->ncols; i++)
-            has_host |= t->cols[i].def->id == COL_HOST;
-        if (!has_host && t->ncols < COLS_MAX) {
-            memmove(&t->cols[1], &t->cols[0], t->ncols * sizeof(t->cols[0]));
-            t->ncols++;
-            t->cols[0].def = cols_find("host");
-            snprintf(t->cols[0].header, sizeof(t->cols[0].header), "HOST");
-        }
-    }
+    /* With no room for HOST, the table goes without it. */
+    if (cols_given)
+        (void)cols_ensure_host(t->cols, &t->ncols);
     return cliconn_finish(&t->conn, err);
 }
 

@@ -95,20 +95,30 @@ is_sep(char c)
     return c == ',' || isspace((unsigned char)c);
 }
 
+const char *
+cols__next_item(const char **p, size_t *ret_len)
+{
+    const char *s = *p;
+    while (is_sep(*s))
+        s++;
+    size_t len = 0;
+    while (s[len] && !is_sep(s[len]))
+        len++;
+    *p = s + len;
+    if (len == 0)
+        return NULL;
+    *ret_len = len;
+    return s;
+}
+
 int
 cols_parse(const char *spec, struct col *cols, size_t *n, struct kerr *err)
 {
-    const char *p = spec;
-    while (*p) {
-        if (is_sep(*p)) {
-            p++;
-            continue;
-        }
-        size_t len = 0, namelen;
-        while (p[len] && !is_sep(p[len]))
-            len++;
+    const char *p;
+    size_t len;
+    while ((p = cols__next_item(&spec, &len))) {
         const char *eq = memchr(p, '=', len);
-        namelen = eq ? (size_t)(eq - p) : len;
+        size_t namelen = eq ? (size_t)(eq - p) : len;
         const struct coldef *d = find_n(p, namelen);
         if (!d)
             return kerr_setf(err, EINVAL, "unknown column '%.*s' (try --help)", (int)namelen, p);
@@ -120,28 +130,37 @@ cols_parse(const char *spec, struct col *cols, size_t *n, struct kerr *err)
             snprintf(c->header, sizeof(c->header), "%.*s", (int)(len - namelen - 1), eq + 1);
         else
             snprintf(c->header, sizeof(c->header), "%s", d->header);
-        p += len;
     }
+    return 0;
+}
+
+int
+cols_ensure_host(struct col *cols, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (cols[i].def->id == COL_HOST)
+            return 0;
+    if (*n >= COLS_MAX)
+        return -E2BIG;
+    memmove(&cols[1], &cols[0], *n * sizeof(cols[0]));
+    (*n)++;
+    cols[0].def = cols_find("host");
+    snprintf(cols[0].header, sizeof(cols[0].header), "HOST");
     return 0;
 }
 
 int
 cols_parse_sort(const char *spec, struct sortkey *keys, size_t *n, struct kerr *err)
 {
-    const char *p = spec;
-    while (*p) {
-        if (is_sep(*p)) {
-            p++;
-            continue;
-        }
+    const char *p;
+    size_t len;
+    while ((p = cols__next_item(&spec, &len))) {
         bool desc = false;
         if (*p == '-' || *p == '+') {
             desc = *p == '-';
             p++;
+            len--;
         }
-        size_t len = 0;
-        while (p[len] && !is_sep(p[len]))
-            len++;
         const struct coldef *d = len ? find_n(p, len) : NULL;
         if (!d)
             return kerr_setf(err, EINVAL, "unknown sort key '%.*s' (try --help)", (int)len, p);
@@ -150,7 +169,6 @@ cols_parse_sort(const char *spec, struct sortkey *keys, size_t *n, struct kerr *
         keys[*n].def = d;
         keys[*n].desc = desc;
         (*n)++;
-        p += len;
     }
     return 0;
 }
@@ -229,19 +247,18 @@ fmt_timeplus(double secs, char *buf, size_t cap)
     snprintf(buf, cap, "%llu:%02llu.%02llu", cs / 6000, (cs / 100) % 60, cs % 100);
 }
 
+/* ps ELAPSED: as TIME from the first hour on, MM:SS before. */
 static void
 fmt_etime(double secs, char *buf, size_t cap)
 {
+    if (secs >= 3600) {
+        cols_fmt_time(secs, buf, cap);
+        return;
+    }
     if (secs < 0)
         secs = 0;
     unsigned long long t = (unsigned long long)secs;
-    unsigned long long d = t / 86400, h = (t / 3600) % 24, m = (t / 60) % 60, s = t % 60;
-    if (d)
-        snprintf(buf, cap, "%llu-%02llu:%02llu:%02llu", d, h, m, s);
-    else if (h)
-        snprintf(buf, cap, "%02llu:%02llu:%02llu", h, m, s);
-    else
-        snprintf(buf, cap, "%02llu:%02llu", m, s);
+    snprintf(buf, cap, "%02llu:%02llu", t / 60, t % 60);
 }
 
 /* ps START: HH:MM within a day, MonDD within a year, else the year. */

@@ -88,11 +88,26 @@ const struct coldef *cols_find(const char *name);
 const struct coldef *cols_all(size_t *ret_n);
 
 /*
+ * The next item of a list separated by commas and blanks, as -o, --sort,
+ * -u and -p take: skips separators at *p, returns where the item starts
+ * (borrowed from the list) with its length in *ret_len and moves *p past
+ * it. NULL when the list has no more items.
+ */
+const char *cols__next_item(const char **p, size_t *ret_len);
+
+/*
  * Parse a column list "pid,user,%cpu,args" (also "pid=ID" to rename a
  * header) and append to cols[*n] (capacity COLS_MAX). Blanks separate too.
  * Returns 0 or -EINVAL naming the unknown column.
  */
 int cols_parse(const char *spec, struct col *cols, size_t *n, struct kerr *err);
+
+/*
+ * Make sure the columns show HOST: the table is DC-wide, so HOST goes first
+ * unless the list already places it. Returns 0, or -E2BIG when HOST is
+ * missing and there is no room for it (the list is left as it was).
+ */
+int cols_ensure_host(struct col *cols, size_t *n);
 
 /* Same for "--sort -cpu,+pid,rss" (leading '-' = descending). */
 int cols_parse_sort(const char *spec, struct sortkey *keys, size_t *n, struct kerr *err);

@@ -193,22 +193,15 @@ procfilter_clear(struct procfilter *f)
 int
 procfilter_add_users(struct procfilter *f, const char *list, struct kerr *err)
 {
-    const char *p = list;
-    while (*p) {
-        if (*p == ',' || isspace((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        size_t len = 0;
-        while (p[len] && p[len] != ',' && !isspace((unsigned char)p[len]))
-            len++;
+    const char *p;
+    size_t len;
+    while ((p = cols__next_item(&list, &len))) {
         if (f->nusers >= PROCFILTER_MAX)
             return kerr_setf(err, E2BIG, "more than %d users", PROCFILTER_MAX);
         char *u = strndup(p, len);
         if (!u)
             return kerr_set(err, ENOMEM, "user filter");
         f->users[f->nusers++] = u;
-        p += len;
     }
     return 0;
 }
@@ -216,15 +209,9 @@ procfilter_add_users(struct procfilter *f, const char *list, struct kerr *err)
 int
 procfilter_add_pids(struct procfilter *f, const char *list, struct kerr *err)
 {
-    const char *p = list;
-    while (*p) {
-        if (*p == ',' || isspace((unsigned char)*p)) {
-            p++;
-            continue;
-        }
-        size_t len = 0;
-        while (p[len] && p[len] != ',' && !isspace((unsigned char)p[len]))
-            len++;
+    const char *p;
+    size_t len;
+    while ((p = cols__next_item(&list, &len))) {
         char buf[24];
         int64_t pid;
         if (len >= sizeof(buf))
@@ -236,38 +223,74 @@ procfilter_add_pids(struct procfilter *f, const char *list, struct kerr *err)
         if (f->npids >= PROCFILTER_MAX)
             return kerr_setf(err, E2BIG, "more than %d pids", PROCFILTER_MAX);
         f->pids[f->npids++] = pid;
-        p += len;
     }
+    return 0;
+}
+
+/* Replace the owned *slot with a copy of text, which must not be empty. */
+static int
+set_text(char **slot, const char *text, const char *what, struct kerr *err)
+{
+    if (!*text)
+        return kerr_setf(err, EINVAL, "empty %s filter", what);
+    char *c = strdup(text);
+    if (!c)
+        return kerr_set(err, ENOMEM, "%s filter", what);
+    free(*slot);
+    *slot = c;
     return 0;
 }
 
 int
 procfilter_set_cmd(struct procfilter *f, const char *cmd, struct kerr *err)
 {
-    if (!*cmd)
-        return kerr_setf(err, EINVAL, "empty command filter");
-    char *c = strdup(cmd);
-    if (!c)
-        return kerr_set(err, ENOMEM, "command filter");
-    free(f->cmd);
-    f->cmd = c;
-    return 0;
+    return set_text(&f->cmd, cmd, "command", err);
 }
 
 int
 procfilter_set_states(struct procfilter *f, const char *states, struct kerr *err)
 {
-    if (!*states)
-        return kerr_setf(err, EINVAL, "empty state filter");
     for (const char *p = states; *p; p++)
         if (!isalpha((unsigned char)*p))
             return kerr_setf(err, EINVAL, "bad state '%c' (letters like R, S, D, Z)",
                              isprint((unsigned char)*p) ? *p : '?');
-    char *s = strdup(states);
-    if (!s)
-        return kerr_set(err, ENOMEM, "state filter");
-    free(f->states);
-    f->states = s;
+    return set_text(&f->states, states, "state", err);
+}
+
+int
+procfilter_option(struct procfilter *f, int opt, const char *arg, struct kerr *err)
+{
+    int r;
+    switch (opt) {
+    case 'u':
+        r = procfilter_add_users(f, arg, err);
+        break;
+    case 'C':
+        r = procfilter_set_cmd(f, arg, err);
+        break;
+    case PROCFILTER_OPT_STATE:
+        r = procfilter_set_states(f, arg, err);
+        break;
+    case 'p':
+        r = procfilter_add_pids(f, arg, err);
+        break;
+    case 'L':
+        f->threads = true;
+        r = 0;
+        break;
+    default:
+        return 0;
+    }
+    return r < 0 ? r : 1;
+}
+
+int
+proclist_parse_limit(const char *arg, size_t *ret_limit, struct kerr *err)
+{
+    int64_t v;
+    if (parse_int64(arg, 1, PROCLIST_TOTAL_MAX, &v) < 0)
+        return kerr_setf(err, EINVAL, "bad --limit '%s'", arg);
+    *ret_limit = (size_t)v;
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "cols.h"
 #include "sbuf.h"
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -71,6 +72,36 @@ int procfilter_add_pids(struct procfilter *f, const char *list, struct kerr *err
 int procfilter_set_cmd(struct procfilter *f, const char *cmd, struct kerr *err);
 int procfilter_set_states(struct procfilter *f, const char *states, struct kerr *err);
 void procfilter_clear(struct procfilter *f);
+
+/* getopt_long value of --state, apart from CLICONN_OPT_* and the verbs' own. */
+enum {
+    PROCFILTER_OPT_STATE = 0x1800,
+};
+
+/*
+ * getopt_long entries of the filters ps and top share: -u/--user,
+ * -C/--cmd, -p/--pid and -L/--threads. --state (ps only) is
+ * PROCFILTER_STATE_LONGOPT.
+ */
+/* clang-format off */
+#define PROCFILTER_LONGOPTS                    \
+    { "user", required_argument, NULL, 'u' },  \
+    { "cmd", required_argument, NULL, 'C' },   \
+    { "pid", required_argument, NULL, 'p' },   \
+    { "threads", no_argument, NULL, 'L' }
+#define PROCFILTER_STATE_LONGOPT \
+    { "state", required_argument, NULL, PROCFILTER_OPT_STATE }
+/* clang-format on */
+
+/*
+ * Handle one getopt result: -u, -C, -p, -L or PROCFILTER_OPT_STATE go into
+ * the filter. Returns 1 if opt was one of these (handled), 0 if not, or
+ * -errno with err set for a bad value.
+ */
+int procfilter_option(struct procfilter *f, int opt, const char *arg, struct kerr *err);
+
+/* Parse a --limit value: 1 .. PROCLIST_TOTAL_MAX rows. 0 or -EINVAL with err set. */
+int proclist_parse_limit(const char *arg, size_t *ret_limit, struct kerr *err);
 
 /*
  * Build the agent request path: "/v1/proc?fields=…&user=…&sort=…&limit=…".

@@ -7,10 +7,12 @@
 #ifndef KUMO_RUNTIME_CLI_H
 #define KUMO_RUNTIME_CLI_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 
 struct kerr;
+struct rt_create_opts;
 
 struct cli {
     const char *root;
@@ -31,6 +33,28 @@ int cli_parse_signal(const char *s);
 json_t *cli_load_json(const char *path, struct kerr *err);
 /* Exactly one positional argument (the id) after options; prints usage otherwise. */
 const char *cli_one_id(struct cli *g, const char *verb, int argc, char **argv, int optind_);
+
+/*
+ * getopt_long entries of the options create and run share: --bundle/-b,
+ * --pid-file, --console-socket, --no-pivot, --no-new-keyring and
+ * --preserve-fds.
+ */
+/* clang-format off */
+#define CLI_CREATE_LONGOPTS                                  \
+    { "bundle", required_argument, NULL, 'b' },              \
+    { "pid-file", required_argument, NULL, 'p' },            \
+    { "console-socket", required_argument, NULL, 'c' },      \
+    { "no-pivot", no_argument, NULL, 'n' },                  \
+    { "no-new-keyring", no_argument, NULL, 'k' },            \
+    { "preserve-fds", required_argument, NULL, 'f' }
+/* clang-format on */
+
+/*
+ * Handle one getopt result of CLI_CREATE_LONGOPTS: sets the option in o, or
+ * *bundle for --bundle (arg is borrowed, as from argv). Returns true if opt
+ * was one of these, false if not.
+ */
+bool cli_create_option(struct rt_create_opts *o, const char **bundle, int opt, const char *arg);
 
 int cmd_create(struct cli *g, int argc, char **argv);
 int cmd_start(struct cli *g, int argc, char **argv);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* kumo-runtime create: set up a container from a bundle and leave it blocked until start (runc
- * create). */
+/*
+ * kumo-runtime create: set up a container from a bundle and leave it blocked
+ * until start (runc create). Also parses the options run shares with create.
+ */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -11,16 +13,38 @@
 #include "kerr.h"
 #include "runtime.h"
 
+bool
+cli_create_option(struct rt_create_opts *o, const char **bundle, int opt, const char *arg)
+{
+    switch (opt) {
+    case 'b':
+        *bundle = arg;
+        return true;
+    case 'p':
+        o->pid_file = arg;
+        return true;
+    case 'c':
+        o->console_socket = arg;
+        return true;
+    case 'n':
+        o->no_pivot = true;
+        return true;
+    case 'k':
+        o->no_new_keyring = true;
+        return true;
+    case 'f':
+        o->preserve_fds = atoi(arg);
+        return true;
+    default:
+        return false;
+    }
+}
+
 int
 cmd_create(struct cli *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "bundle", required_argument, NULL, 'b' },
-        { "pid-file", required_argument, NULL, 'p' },
-        { "console-socket", required_argument, NULL, 'c' },
-        { "no-pivot", no_argument, NULL, 'n' },
-        { "no-new-keyring", no_argument, NULL, 'k' },
-        { "preserve-fds", required_argument, NULL, 'f' },
+        CLI_CREATE_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     struct rt_create_opts o = { .inherit_stdio = true };
@@ -28,28 +52,8 @@ cmd_create(struct cli *g, int argc, char **argv)
     const char *bundle = ".";
     int c;
     while ((c = getopt_long(argc, argv, "b:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            bundle = optarg;
-            break;
-        case 'p':
-            o.pid_file = optarg;
-            break;
-        case 'c':
-            o.console_socket = optarg;
-            break;
-        case 'n':
-            o.no_pivot = true;
-            break;
-        case 'k':
-            o.no_new_keyring = true;
-            break;
-        case 'f':
-            o.preserve_fds = atoi(optarg);
-            break;
-        default:
+        if (!cli_create_option(&o, &bundle, c, optarg))
             return 2;
-        }
     }
     const char *id = cli_one_id(g, "create", argc, argv, optind);
     if (!id)

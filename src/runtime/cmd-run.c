@@ -18,14 +18,9 @@ int
 cmd_run(struct cli *g, int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "bundle", required_argument, NULL, 'b' },
-        { "pid-file", required_argument, NULL, 'p' },
-        { "console-socket", required_argument, NULL, 'c' },
+        CLI_CREATE_LONGOPTS,
         { "detach", no_argument, NULL, 'd' },
-        { "no-pivot", no_argument, NULL, 'n' },
-        { "no-new-keyring", no_argument, NULL, 'k' },
         { "keep", no_argument, NULL, 'K' },
-        { "preserve-fds", required_argument, NULL, 'f' },
         { NULL, 0, NULL, 0 },
     };
     struct rt_create_opts o = { .inherit_stdio = true };
@@ -34,33 +29,12 @@ cmd_run(struct cli *g, int argc, char **argv)
     bool detach = false, keep = false;
     int c;
     while ((c = getopt_long(argc, argv, "b:d", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            bundle = optarg;
-            break;
-        case 'p':
-            o.pid_file = optarg;
-            break;
-        case 'c':
-            o.console_socket = optarg;
-            break;
-        case 'd':
+        if (c == 'd')
             detach = true;
-            break;
-        case 'n':
-            o.no_pivot = true;
-            break;
-        case 'K':
+        else if (c == 'K')
             keep = true;
-            break;
-        case 'f':
-            o.preserve_fds = atoi(optarg);
-            break;
-        case 'k':
-            break;
-        default:
+        else if (!cli_create_option(&o, &bundle, c, optarg))
             return 2;
-        }
     }
     const char *id = cli_one_id(g, "run", argc, argv, optind);
     if (!id)
