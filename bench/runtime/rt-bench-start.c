@@ -3,7 +3,8 @@
  * Library-level start benchmark, as kumod uses the container library: no
  * CLI exec. Usage: rt-bench-start BUNDLE ROOT N. Prints JSON with p50/p99 in
  * microseconds of (a) rt_container_start on pre-created containers and (b)
- * the whole create + start + wait + delete in-process. (a) creates the
+ * the whole create + start + wait + delete in-process, and how many starts
+ * were preempted (involuntary context switches of the caller). (a) creates the
  * containers ahead in batches of RT_BENCH_BATCH (default 20) and starts each
  * batch back to back, so the inits started earlier compete for the CPUs.
  */
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "kerr.h"
@@ -23,6 +25,15 @@ now_usec(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Involuntary context switches of the calling thread so far. */
+static long
+preemptions(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nivcsw;
 }
 
 static int
@@ -65,6 +76,7 @@ main(int argc, char **argv)
     struct rt_container **cs = calloc(n, sizeof(*cs));
     if (!start || !full || !cs || n == 0)
         return 1;
+    size_t preempted = 0;
     /* (a) start only: containers created ahead of time, in batches of 20. */
     size_t batch = getenv("RT_BENCH_BATCH") ? (size_t)atoi(getenv("RT_BENCH_BATCH")) : 20;
     for (size_t base = 0; base < n; base += batch) {
@@ -80,12 +92,14 @@ main(int argc, char **argv)
         }
         for (size_t i = 0; i < m; i++) {
             struct kerr err = KERR_INIT;
+            long p0 = preemptions();
             uint64_t t0 = now_usec();
             if (rt_container_start(cs[i], &err) < 0) {
                 fprintf(stderr, "rt-bench-start: start: %s\n", err.msg);
                 return 1;
             }
             start[base + i] = now_usec() - t0;
+            preempted += preemptions() != p0;
         }
         for (size_t i = 0; i < m; i++)
             if (finish(cs[i]) != 0)
@@ -108,9 +122,10 @@ main(int argc, char **argv)
     qsort(start, n, sizeof(uint64_t), cmp_u64);
     qsort(full, n, sizeof(uint64_t), cmp_u64);
     printf("{\"n\": %zu, \"start_p50_us\": %llu, \"start_p99_us\": %llu, "
-           "\"cycle_p50_us\": %llu, \"cycle_p99_us\": %llu}\n",
+           "\"start_preempted\": %zu, \"cycle_p50_us\": %llu, \"cycle_p99_us\": %llu}\n",
            n, (unsigned long long)pct(start, n, 0.5), (unsigned long long)pct(start, n, 0.99),
-           (unsigned long long)pct(full, n, 0.5), (unsigned long long)pct(full, n, 0.99));
+           preempted, (unsigned long long)pct(full, n, 0.5),
+           (unsigned long long)pct(full, n, 0.99));
     free(start);
     free(full);
     free(cs);
