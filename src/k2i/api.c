@@ -782,7 +782,8 @@ run_listing(struct k2i *k, struct procfs_reader *rd, const struct k2i_query *q, 
     size_t count = nentries < limit ? nentries : limit;
     if (sorting && err == 0) {
         struct sort_ctx sc = { q, strs.data };
-        qsort_r(entries, nentries, sizeof(*entries), cmp_entries, &sc);
+        if (nentries) /* no match: entries may be NULL, which qsort_r must not get */
+            qsort_r(entries, nentries, sizeof(*entries), cmp_entries, &sc);
         err |= sbuf_reserve(b, items.len + count + 64);
         for (size_t j = 0; j < count && err == 0; j++) {
             if (j)
