@@ -68,7 +68,9 @@ mctls_session_new(gnutls_certificate_credentials_t creds, int fd, int role, cons
                   gnutls_session_t *ret)
 {
     gnutls_session_t s;
-    unsigned flags = GNUTLS_NONBLOCK;
+    /* A write to a closed connection must fail with EPIPE, not kill the
+     * program: the library cannot assume its caller ignores SIGPIPE. */
+    unsigned flags = GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL;
     if (role & MCTLS_SERVER)
         /* No session tickets: nothing resumes, and they would cost a write
          * after the handshake from a thread that does not own the output. */
@@ -110,6 +112,8 @@ mctls_handshake(gnutls_session_t s, char *msg, size_t cap)
         return 0;
     if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(rc))
         return -EAGAIN;
+    /* Tell the peer why (best effort, never waiting), so it can say so too. */
+    gnutls_alert_send_appropriate(s, rc);
     int err = -EPROTO;
     const char *what = gnutls_strerror(rc);
     gnutls_datum_t out = { NULL, 0 };
@@ -131,8 +135,12 @@ mctls_handshake(gnutls_session_t s, char *msg, size_t cap)
             gnutls_alert_get(s) == GNUTLS_A_UNKNOWN_CA)
             err = -EKEYREJECTED;
     }
-    if (msg && cap)
+    if (msg && cap) {
         snprintf(msg, cap, "TLS handshake: %s", what ? what : "failed");
+        size_t n = strlen(msg);
+        while (n > 0 && msg[n - 1] == ' ')
+            msg[--n] = 0;
+    }
     gnutls_free(out.data);
     return err;
 }
