@@ -14,8 +14,9 @@ from conftest import binary, terminate
 
 
 class Broker:
-    """A middlecon process. .addr is (host, port) of the first TCP listener,
-    .listen the list of printed addresses, .http the stats base URL."""
+    """A middlecon process. .addr is (host, port) of the first plaintext TCP
+    listener, .tls the "HOST:PORT" of its TLS listeners, .listen the list of
+    printed addresses, .http the stats base URL."""
 
     def __init__(self, args=(), netns=None, nofile=None, timeout=10.0):
         argv = [binary("middlecon")] + list(args)
@@ -59,8 +60,10 @@ class Broker:
             self.stop()
             raise
         self.addr = None
+        # TLS listeners print as tls://HOST:PORT; .tls lists them without the scheme.
+        self.tls = [a[len("tls://"):] for a in self.listen if a.startswith("tls://")]
         for a in self.listen:
-            if not a.startswith("unix:"):
+            if not a.startswith("unix:") and not a.startswith("tls://"):
                 host, port = a.rsplit(":", 1)
                 self.addr = (host.strip("[]"), int(port))
                 break
