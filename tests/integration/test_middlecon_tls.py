@@ -333,18 +333,20 @@ class Recorder:
                     u = socket.create_connection(self.target, timeout=5)
                     pairs[c], pairs[u] = u, c
                     continue
+                if s not in pairs:
+                    continue  # closed with its partner earlier in this round
                 try:
                     data = s.recv(65536)
+                    if data:
+                        self.seen += data
+                        pairs[s].sendall(data)
+                        continue
                 except OSError:
-                    data = b""
-                if not data:
-                    other = pairs.pop(s)
-                    pairs.pop(other, None)
-                    s.close()
-                    other.close()
-                    continue
-                self.seen += data
-                pairs[s].sendall(data)
+                    pass
+                other = pairs.pop(s)
+                pairs.pop(other, None)
+                s.close()
+                other.close()
         for s in pairs:
             s.close()
         self.lsock.close()
