@@ -814,6 +814,15 @@ send_hello(struct mc_client *c)
         connection_lost(c, r);
 }
 
+/* The byte stream is ready (TLS done, if any): start the middlecon handshake. */
+static void
+start_hello(struct mc_client *c)
+{
+    c->state = ST_HANDSHAKE;
+    arm_out(c, false);
+    send_hello(c);
+}
+
 /* One step of the TLS handshake; on completion, the middlecon handshake starts. */
 static void
 tls_step(struct mc_client *c)
@@ -828,9 +837,7 @@ tls_step(struct mc_client *c)
         connection_lost(c, r);
         return;
     }
-    c->state = ST_HANDSHAKE;
-    arm_out(c, false);
-    send_hello(c);
+    start_hello(c);
 }
 
 /* The socket is connected: start TLS, or say HELLO. */
@@ -848,9 +855,7 @@ connected(struct mc_client *c)
         tls_step(c);
         return;
     }
-    c->state = ST_HANDSHAKE;
-    arm_out(c, false);
-    send_hello(c);
+    start_hello(c);
 }
 
 static void

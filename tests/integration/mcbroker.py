@@ -106,3 +106,19 @@ class Broker:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
+
+
+def stop_all(brokers):
+    """Stop every broker, last started first; each must exit 0 on SIGTERM
+    (a clean shutdown is part of every test) unless the test killed it."""
+    codes = [(b.listen, b.stop(), b.killed) for b in reversed(brokers)]
+    assert all(rc == 0 or killed for _, rc, killed in codes), codes
+
+
+def wait_until(cond, timeout=10.0, what="condition"):
+    """Poll cond() until it is true; TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout}s")
+        time.sleep(0.05)

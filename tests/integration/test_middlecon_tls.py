@@ -17,7 +17,7 @@ import pytest
 
 import mcproto as m
 from conftest import binary, free_port, terminate
-from mcbroker import Broker
+from mcbroker import Broker, stop_all, wait_until
 
 ROOM = "lobby"
 
@@ -71,8 +71,7 @@ def certs(tmp_path_factory):
 def started():
     bs = []
     yield bs
-    codes = [(b.listen, b.stop(), b.killed) for b in reversed(bs)]
-    assert all(rc == 0 or killed for _, rc, killed in codes), codes
+    stop_all(bs)
 
 
 def tls_broker(started, certs, *extra, port=None, cert="server", plain=True):
@@ -140,15 +139,6 @@ def bg(tmp_path):
     yield start
     for b in reversed(started):
         b.stop()
-
-
-def wait_for(cond, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not met within {timeout}s")
 
 
 def test_send_request_who_stats_over_tls(started, certs, bg):
@@ -281,8 +271,8 @@ def test_two_brokers_peered_over_tls(started, certs, bg):
     b2 = tls_broker(started, certs, "--name", "b2", "--peer", f"tls://localhost:{p1}", *common,
                     port=p2, plain=False)
     for b in (b1, b2):
-        wait_for(lambda b=b: all(p["connected"] for p in b.get("/stats")["peers"]),
-                 what="peer links up")
+        wait_until(lambda b=b: all(p["connected"] for p in b.get("/stats")["peers"]),
+                   what="peer links up")
     cert = (certs.client, certs.client_key)
     bg(f"tls://127.0.0.1:{p1}", "m1", "--reply", "from b1", ca=certs.ca, cert=cert)
     bg(f"tls://127.0.0.1:{p2}", "m2", "--reply", "from b2", ca=certs.ca, cert=cert)
