@@ -2214,6 +2214,11 @@ tls_handshake_step(struct session *s)
     }
     if (r < 0) {
         ST_ADD(s->b, tls_failed, 1);
+        /* Drop what the client sent after its handshake flight (a TLS 1.3
+         * client may already have sent HELLO): closing with unread input
+         * would send a reset that can destroy our alert on its way. */
+        for (int i = 0; i < 16 && read(s->fd, s->w->rbuf, RBUF_SIZE) > 0; i++)
+            ;
         return -1;
     }
     ST_ADD(s->b, tls_handshakes, 1);

@@ -1047,9 +1047,9 @@ again:
     ssize_t n = sock_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
     if (n < 0) {
         if (n == -EPROTO && c->tls_s && c->state != ST_UP)
-            /* Most likely the broker refused our certificate after the handshake. */
-            snprintf(c->last_err, sizeof(c->last_err), "TLS: %s",
-                     gnutls_alert_get_name(gnutls_alert_get(c->tls_s)));
+            /* With TLS 1.3 the broker refuses our certificate after our
+             * side of the handshake completed: say so, not "protocol error". */
+            n = mctls_alert_error(c->tls_s, c->last_err, sizeof(c->last_err));
         if (n != -EAGAIN && n != -EINTR)
             connection_lost(c, (int)n);
         return;

@@ -104,6 +104,16 @@ fail:
     return -EINVAL;
 }
 
+/* Alerts by which a peer says it does not accept a certificate (or its absence). */
+static bool
+cert_alert(gnutls_alert_description_t a)
+{
+    return a == GNUTLS_A_BAD_CERTIFICATE || a == GNUTLS_A_CERTIFICATE_REQUIRED ||
+           a == GNUTLS_A_UNKNOWN_CA || a == GNUTLS_A_CERTIFICATE_UNKNOWN ||
+           a == GNUTLS_A_UNSUPPORTED_CERTIFICATE || a == GNUTLS_A_CERTIFICATE_EXPIRED ||
+           a == GNUTLS_A_CERTIFICATE_REVOKED;
+}
+
 int
 mctls_handshake(gnutls_session_t s, char *msg, size_t cap)
 {
@@ -130,9 +140,7 @@ mctls_handshake(gnutls_session_t s, char *msg, size_t cap)
         err = -ECONNRESET;
     } else if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED) {
         what = gnutls_alert_get_name(gnutls_alert_get(s));
-        if (gnutls_alert_get(s) == GNUTLS_A_BAD_CERTIFICATE ||
-            gnutls_alert_get(s) == GNUTLS_A_CERTIFICATE_REQUIRED ||
-            gnutls_alert_get(s) == GNUTLS_A_UNKNOWN_CA)
+        if (cert_alert(gnutls_alert_get(s)))
             err = -EKEYREJECTED;
     }
     if (msg && cap) {
@@ -143,6 +151,17 @@ mctls_handshake(gnutls_session_t s, char *msg, size_t cap)
     }
     gnutls_free(out.data);
     return err;
+}
+
+int
+mctls_alert_error(gnutls_session_t s, char *msg, size_t cap)
+{
+    const char *name = gnutls_alert_get_name(gnutls_alert_get(s));
+    if (!name || gnutls_alert_get(s) == GNUTLS_A_CLOSE_NOTIFY)
+        return -EPROTO;
+    if (msg && cap)
+        snprintf(msg, cap, "TLS: %s", name);
+    return cert_alert(gnutls_alert_get(s)) ? -EKEYREJECTED : -EPROTO;
 }
 
 static ssize_t

@@ -74,6 +74,14 @@ int mctls_handshake(gnutls_session_t s, char *msg, size_t cap);
 ssize_t mctls_recv(gnutls_session_t s, void *buf, size_t len);
 ssize_t mctls_send(gnutls_session_t s, const void *buf, size_t len);
 
+/*
+ * After mctls_recv() failed with -EPROTO: if the peer sent a fatal alert,
+ * put "TLS: <alert>" in msg and return -EKEYREJECTED for the alerts that
+ * refuse a certificate, -EPROTO for the others; without an alert, -EPROTO
+ * and msg untouched.
+ */
+int mctls_alert_error(gnutls_session_t s, char *msg, size_t cap);
+
 /* Wait (poll) for the direction a -EAGAIN handshake or I/O step needs. 0, -ETIMEDOUT, -errno. */
 int mctls_wait(gnutls_session_t s, int fd, int timeout_ms);
 
