@@ -10,6 +10,7 @@
  *   loop     one thread serving every session through mc_fd() +
  *            mc_process() + the event callback (the event-loop interface).
  * Usage: bench-mc ADDR rtt|gather|fanout [count] [members] [threads|loop]
+ * With ADDR tls://HOST:PORT, $BENCH_TLS_CA names the CA file to trust.
  */
 #include "bench.h"
 #include "middlecon.h"
@@ -33,6 +34,9 @@ client(const char *name)
         bench_die("mc_client_new");
     if (name && mc_set_name(c, name) < 0)
         bench_die("mc_set_name");
+    const char *ca = getenv("BENCH_TLS_CA");
+    if (ca && mc_set_tls(c, ca, NULL, NULL) < 0)
+        bench_die("mc_set_tls");
     int r = mc_connect(c, 5000);
     if (r < 0) {
         fprintf(stderr, "bench-mc: connect %s: %s\n", addr, strerror(-r));

@@ -9,9 +9,10 @@
  *   kumo msg who ROOM [--json]
  *   kumo msg stats
  *
- * Common options: --server ADDR (or unix:/path; default $KUMO_MIDDLECON,
- * else 127.0.0.1:4222), --token TOKEN (default $KUMO_MIDDLECON_TOKEN),
- * --name NAME. Exit status: 0 success, 1 error, 2 a request where some
+ * Common options: --server ADDR (or unix:/path, or tls://HOST:PORT; default
+ * $KUMO_MIDDLECON, else 127.0.0.1:4222), --token TOKEN (default
+ * $KUMO_MIDDLECON_TOKEN), --name NAME, --tls-ca FILE, --tls-cert FILE,
+ * --tls-key FILE. Exit status: 0 success, 1 error, 2 a request where some
  * members did not answer.
  */
 #include "cli.h"
@@ -40,6 +41,9 @@ struct msg_opts {
     const char *server;
     const char *token;
     const char *name;
+    const char *tls_ca;
+    const char *tls_cert;
+    const char *tls_key;
     const char *reply;
     const char *reply_exec;
     uint32_t timeout_ms;
@@ -73,8 +77,12 @@ usage(FILE *out)
             "  stats               print the broker's statistics (JSON)\n"
             "\n"
             "options:\n"
-            "  --server ADDR       broker address, HOST:PORT or unix:/path\n"
+            "  --server ADDR       broker address, HOST:PORT, unix:/path or tls://HOST:PORT\n"
             "                      (default $KUMO_MIDDLECON or 127.0.0.1:4222)\n"
+            "  --tls-ca FILE       tls://: CAs the broker's certificate must chain to\n"
+            "                      (default: the system trust store)\n"
+            "  --tls-cert FILE     tls://: client certificate, for brokers that require one\n"
+            "  --tls-key FILE      tls://: the key of --tls-cert\n"
             "  --token TOKEN       authentication token (default $KUMO_MIDDLECON_TOKEN)\n"
             "  --name NAME         session name (default: assigned by the broker)\n"
             "  --reply TEXT        listen: answer requests with TEXT\n"
@@ -149,6 +157,14 @@ open_client(const struct msg_opts *o, bool reconnect, int *ret_exit)
         return mc_client_free(c);
     }
     mc_set_token(c, o->token);
+    if ((o->tls_ca || o->tls_cert || o->tls_key) &&
+        (r = mc_set_tls(c, o->tls_ca, o->tls_cert, o->tls_key)) < 0) {
+        fprintf(stderr, "kumo msg: TLS files (--tls-ca %s, --tls-cert %s, --tls-key %s): %s\n",
+                o->tls_ca ? o->tls_ca : "-", o->tls_cert ? o->tls_cert : "-",
+                o->tls_key ? o->tls_key : "-", strerror(-r));
+        *ret_exit = CLI_EXIT_ERROR;
+        return mc_client_free(c);
+    }
     if (*host)
         mc_set_attr(c, "host", host);
     mc_set_attr(c, "pid", pid);
@@ -161,8 +177,13 @@ open_client(const struct msg_opts *o, bool reconnect, int *ret_exit)
     if (r < 0) {
         char detail[256] = "";
         mc_last_error(c, detail, sizeof(detail));
+        /* A TLS failure is ours to explain, not the broker's. */
+        bool tls = strncmp(detail, "TLS", 3) == 0;
         fprintf(stderr, "kumo msg: connect to '%s': %s%s%s%s\n", o->server, strerror(-r),
-                *detail ? " (broker: " : "", detail, *detail ? ")" : "");
+                !*detail ? ""
+                : tls    ? " ("
+                         : " (broker: ",
+                detail, *detail ? ")" : "");
         *ret_exit = CLI_EXIT_ERROR;
         return mc_client_free(c);
     }
@@ -574,6 +595,9 @@ cmd_msg(int argc, char **argv)
         OPT_JSON,
         OPT_ANY,
         OPT_SESSION,
+        OPT_TLS_CA,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
         OPT_HELP
     };
     static const struct option longopts[] = {
@@ -586,6 +610,9 @@ cmd_msg(int argc, char **argv)
         { "json", no_argument, NULL, OPT_JSON },
         { "any", no_argument, NULL, OPT_ANY },
         { "session", no_argument, NULL, OPT_SESSION },
+        { "tls-ca", required_argument, NULL, OPT_TLS_CA },
+        { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+        { "tls-key", required_argument, NULL, OPT_TLS_KEY },
         { "help", no_argument, NULL, OPT_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -630,6 +657,15 @@ cmd_msg(int argc, char **argv)
             break;
         case OPT_SESSION:
             o.session = true;
+            break;
+        case OPT_TLS_CA:
+            o.tls_ca = optarg;
+            break;
+        case OPT_TLS_CERT:
+            o.tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            o.tls_key = optarg;
             break;
         case 'h':
         case OPT_HELP:

@@ -20,6 +20,13 @@
  * Hot paths return bare -errno and never format strings; every allocation
  * a client can cause is capped (frame size, rooms per session, outstanding
  * requests, output buffer, sessions).
+ *
+ * TLS (listeners and peers given as tls://ADDR) lives in a struct stls that
+ * only TLS sessions allocate: a plaintext session pays one NULL pointer and
+ * keeps its read()/writev() path. A TLS session does its handshake inside
+ * its owner's epoll loop (under the same not-yet-welcomed timeout as the
+ * HELLO), then reads records with gnutls_record_recv() and writes queued
+ * frames coalesced into records of at most 16 KiB.
  */
 #include "broker.h"
 #include "cleanup.h"
@@ -28,6 +35,7 @@
 #include "kerr.h"
 #include "log.h"
 #include "map.h"
+#include "mctls.h"
 #include "util.h"
 
 #include <errno.h>
@@ -106,6 +114,20 @@ chunk_frame(const struct frame *f)
     return c;
 }
 
+/*
+ * TLS state of a session. g is used by the owner (handshake, reads) and by
+ * flushing threads (writes), always under the session lock. wbuf holds
+ * the record being written: after GNUTLS_E_AGAIN the same bytes must be
+ * offered again, so they leave the chunk queue for it; it is freed when
+ * the queue runs empty, so an idle TLS session keeps no output buffer.
+ */
+struct stls {
+    gnutls_session_t g;
+    bool ready; /* handshake complete (set by the owner, read under the lock) */
+    uint32_t wlen;
+    uint8_t *wbuf;
+};
+
 /* A request delivered to a session (or forwarded on a peer link). */
 struct pend {
     uint32_t rid;
@@ -119,6 +141,7 @@ struct session {
     struct broker *b;
     struct worker *w;
     int fd;
+    struct stls *tls; /* NULL: plaintext; freed by session_close() */
 
     /* Owner thread only. */
     bool welcomed;
@@ -201,6 +224,8 @@ struct rsession {
 struct peer {
     char *text;
     struct addr addr;
+    bool tls;
+    char *host;          /* TLS: the name its certificate must carry; NULL for unix: */
     struct session *out; /* under registry lock */
     char *id;            /* peer's broker id, learned from WELCOME */
     uint64_t next_try_usec;
@@ -229,6 +254,9 @@ struct stats {
     atomic_uint_fast64_t slow_closed;
     atomic_uint_fast64_t bad_frames;
     atomic_uint_fast64_t presence_suppressed;
+    atomic_uint_fast64_t tls_handshakes;
+    atomic_uint_fast64_t tls_failed;
+    atomic_uint_fast64_t tls_timeouts;
     atomic_uint_fast64_t closed_since_trim;
 };
 
@@ -265,6 +293,9 @@ struct broker {
     size_t id_len;
     int lfd[BROKER_MAX_LISTEN];
     bool lunix[BROKER_MAX_LISTEN];
+    bool ltls[BROKER_MAX_LISTEN];
+    gnutls_certificate_credentials_t tls_server; /* TLS listeners; NULL without */
+    gnutls_certificate_credentials_t tls_client; /* TLS peers we dial; NULL without */
     size_t nl;
     struct worker *w;
     unsigned nw;
@@ -705,16 +736,30 @@ epoll_set(struct session *s, bool out)
     epoll_ctl(s->w->epfd, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
-/* Write as much of the queue as the socket takes. Any thread. */
+/* Drop the first len queued bytes (they were written). Caller holds s->lock. */
 static void
-session_flush(struct session *s)
+oq_consume(struct session *s, size_t len)
 {
-    pthread_mutex_lock(&s->lock);
-    s->flush_sched = false;
-    if (s->closed) {
-        pthread_mutex_unlock(&s->lock);
-        return;
+    s->oq_bytes -= len;
+    while (len > 0) {
+        struct chunk *c = s->oq[s->oq_head];
+        size_t rem = c->len - s->oq_off;
+        if (len < rem) {
+            s->oq_off += (uint32_t)len;
+            break;
+        }
+        len -= rem;
+        s->oq_off = 0;
+        s->oq_head = (s->oq_head + 1) % s->oq_cap;
+        s->oq_n--;
+        chunk_unref(c);
     }
+}
+
+/* Plaintext: writev the queue until it is empty or the socket is full. */
+static void
+plain_flush_locked(struct session *s)
+{
     while (s->oq_n > 0) {
         struct iovec iov[MAX_IOV];
         int n = 0;
@@ -737,34 +782,89 @@ session_flush(struct session *s)
             break;
         }
         ST_ADD(s->b, bytes_out, (uint64_t)w);
-        size_t left = (size_t)w;
-        s->oq_bytes -= left;
-        while (left > 0) {
-            struct chunk *c = s->oq[s->oq_head];
-            size_t rem = c->len - s->oq_off;
-            if (left < rem) {
-                s->oq_off += (uint32_t)left;
-                break;
-            }
-            left -= rem;
-            s->oq_off = 0;
-            s->oq_head = (s->oq_head + 1) % s->oq_cap;
-            s->oq_n--;
-            chunk_unref(c);
-        }
+        oq_consume(s, (size_t)w);
         if ((size_t)w < total)
             break; /* short write: the socket buffer is full */
     }
+}
+
+/*
+ * TLS: copy queued frames into one record (many small frames cost one
+ * record and one write) and send it; after -EAGAIN the staged record stays
+ * in wbuf to be offered again, unchanged, on the next flush.
+ */
+static void
+tls_flush_locked(struct session *s)
+{
+    struct stls *t = s->tls;
+    if (!t->ready)
+        return; /* output waits for the handshake */
+    for (;;) {
+        if (t->wlen == 0) {
+            if (s->oq_n == 0)
+                break;
+            if (!t->wbuf && !(t->wbuf = malloc(MCTLS_RECORD_MAX))) {
+                shutdown(s->fd, SHUT_RDWR);
+                break;
+            }
+            while (s->oq_n > 0 && t->wlen < MCTLS_RECORD_MAX) {
+                struct chunk *c = s->oq[s->oq_head];
+                size_t n = c->len - s->oq_off;
+                if (n > MCTLS_RECORD_MAX - t->wlen)
+                    n = MCTLS_RECORD_MAX - t->wlen;
+                memcpy(t->wbuf + t->wlen, c->data + s->oq_off, n);
+                t->wlen += (uint32_t)n;
+                oq_consume(s, n);
+            }
+        }
+        ssize_t w = mctls_send(t->g, t->wbuf, t->wlen);
+        if (w == -EINTR)
+            continue;
+        if (w == -EAGAIN)
+            break;
+        if (w <= 0) {
+            /* Broken connection: let the owner see it and close. */
+            shutdown(s->fd, SHUT_RDWR);
+            t->wlen = 0;
+            break;
+        }
+        ST_ADD(s->b, bytes_out, (uint64_t)w);
+        t->wlen -= (uint32_t)w;
+        if (t->wlen)
+            memmove(t->wbuf, t->wbuf + w, t->wlen);
+    }
+    if (t->wlen == 0 && s->oq_n == 0) {
+        free(t->wbuf);
+        t->wbuf = NULL;
+    }
+}
+
+/* Write as much of the queue as the socket takes. Any thread. */
+static void
+session_flush(struct session *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->flush_sched = false;
+    if (s->closed || (s->tls && !s->tls->ready)) {
+        /* A handshake in progress sets its own epoll interest. */
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    if (s->tls)
+        tls_flush_locked(s);
+    else
+        plain_flush_locked(s);
+    bool pending = s->oq_n > 0 || (s->tls && s->tls->wlen);
     /* An idle session keeps no queue storage. */
     if (s->oq_n == 0 && s->oq_cap) {
         free(s->oq);
         s->oq = NULL;
         s->oq_cap = s->oq_head = 0;
     }
-    if (s->oq_n > 0 && !s->want_out) {
+    if (pending && !s->want_out) {
         s->want_out = true;
         epoll_set(s, true);
-    } else if (s->oq_n == 0 && s->want_out) {
+    } else if (!pending && s->want_out) {
         s->want_out = false;
         epoll_set(s, false);
     }
@@ -1113,6 +1213,40 @@ purge_remote(struct broker *b, struct session *link)
 /* ------------------------------------------------------------------ */
 /* Session lifecycle (owner thread)                                     */
 
+/* Give s a TLS session over its fd. 0 or -ENOMEM / -EINVAL. */
+static int
+stls_attach(struct session *s, gnutls_certificate_credentials_t creds, int role, const char *host)
+{
+    struct stls *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    int r = mctls_session_new(creds, s->fd, role, host, &t->g);
+    if (r < 0) {
+        free(t);
+        return r;
+    }
+    s->tls = t;
+    return 0;
+}
+
+/*
+ * Say goodbye (one close_notify, never waiting: the socket is about to be
+ * closed) and release the TLS state. Caller holds s->lock; s->fd is open.
+ */
+static void
+stls_free(struct session *s)
+{
+    struct stls *t = s->tls;
+    if (!t)
+        return;
+    if (t->ready)
+        gnutls_bye(t->g, GNUTLS_SHUT_WR);
+    gnutls_deinit(t->g);
+    free(t->wbuf);
+    free(t);
+    s->tls = NULL;
+}
+
 static struct session *
 session_new(struct broker *b, struct worker *w, int fd)
 {
@@ -1168,6 +1302,7 @@ session_close(struct session *s)
     pthread_mutex_lock(&s->lock);
     s->closed = true;
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+    stls_free(s);
     s->fd = safe_close(s->fd);
     for (uint32_t i = 0; i < s->oq_n; i++)
         chunk_unref(s->oq[(s->oq_head + i) % s->oq_cap]);
@@ -2059,14 +2194,86 @@ process(struct worker *w, struct session *s, const uint8_t *buf, size_t len)
     return (ssize_t)off;
 }
 
+/*
+ * One handshake step of a TLS session. Returns 1 when the handshake is
+ * complete, 0 to wait for the socket, -1 when s must be closed.
+ */
+static int
+tls_handshake_step(struct session *s)
+{
+    struct stls *t = s->tls;
+    pthread_mutex_lock(&s->lock);
+    int r = mctls_handshake(t->g, NULL, 0);
+    bool out = gnutls_record_get_direction(t->g) == 1;
+    if (r == 0)
+        t->ready = true;
+    pthread_mutex_unlock(&s->lock);
+    if (r == -EAGAIN) {
+        epoll_set(s, out);
+        return 0;
+    }
+    if (r < 0) {
+        ST_ADD(s->b, tls_failed, 1);
+        /* Drop what the client sent after its handshake flight (a TLS 1.3
+         * client may already have sent HELLO): closing with unread input
+         * would send a reset that can destroy our alert on its way. */
+        for (int i = 0; i < 16 && read(s->fd, s->w->rbuf, RBUF_SIZE) > 0; i++)
+            ;
+        return -1;
+    }
+    ST_ADD(s->b, tls_handshakes, 1);
+    s->want_out = false;
+    epoll_set(s, false);
+    return 1;
+}
+
+/* TLS: read a record under the session lock (a flush may be sending). */
+static ssize_t
+tls_read(struct session *s, void *buf, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    ssize_t n = mctls_recv(s->tls->g, buf, len);
+    pthread_mutex_unlock(&s->lock);
+    if (n < 0) {
+        errno = (int)-n;
+        return -1;
+    }
+    return n;
+}
+
+/* read(2) for either kind of session. */
+static inline ssize_t
+session_recv(struct session *s, void *buf, size_t len)
+{
+    return s->tls ? tls_read(s, buf, len) : read(s->fd, buf, len);
+}
+
+/*
+ * Whether GnuTLS holds decrypted input that epoll cannot know about: a
+ * record larger than the buffer it was read into leaves the rest there.
+ */
+static inline bool
+tls_pending(const struct session *s)
+{
+    return s->tls && gnutls_record_check_pending(s->tls->g) > 0;
+}
+
 /* Read and process what is available. Returns -1 when s must be closed. */
 static int
 session_read(struct worker *w, struct session *s)
 {
-    for (int iter = 0; iter < 8; iter++) {
+    if (s->tls && !s->tls->ready) {
+        int r = tls_handshake_step(s);
+        if (r <= 0)
+            return r;
+    }
+    /* Plaintext: a short read means the socket is drained. TLS returns a
+     * record at a time, so it reads until EAGAIN, and past the iteration
+     * cap while GnuTLS still holds input. */
+    for (int iter = 0; iter < 8 || tls_pending(s); iter++) {
         ssize_t n;
         if (s->in_len == 0) {
-            n = read(s->fd, w->rbuf, RBUF_SIZE);
+            n = session_recv(s, w->rbuf, RBUF_SIZE);
             if (n == 0)
                 return -1;
             if (n < 0)
@@ -2091,7 +2298,7 @@ session_read(struct worker *w, struct session *s)
                 s->in_len = (uint32_t)rest;
                 s->in_cap = (uint32_t)cap;
             }
-            if ((size_t)n < RBUF_SIZE)
+            if ((size_t)n < RBUF_SIZE && !s->tls)
                 return 0;
             continue;
         }
@@ -2109,7 +2316,7 @@ session_read(struct worker *w, struct session *s)
             s->in = ni;
             s->in_cap = (uint32_t)want;
         }
-        n = read(s->fd, s->in + s->in_len, want - s->in_len);
+        n = session_recv(s, s->in + s->in_len, want - s->in_len);
         if (n == 0)
             return -1;
         if (n < 0)
@@ -2118,8 +2325,11 @@ session_read(struct worker *w, struct session *s)
         s->ping_sent = false;
         ST_ADD(s->b, bytes_in, (uint64_t)n);
         s->in_len += (uint32_t)n;
-        if (s->in_len < want)
-            return 0;
+        if (s->in_len < want) {
+            if (!s->tls)
+                return 0;
+            continue;
+        }
         if (pk == 1) {
             ssize_t used = process(w, s, s->in, s->in_len);
             if (used < 0)
@@ -2166,6 +2376,12 @@ accept_on(struct worker *w, size_t li)
             continue;
         }
         s->unix_sock = b->lunix[li];
+        if (b->ltls[li] &&
+            stls_attach(s, b->tls_server,
+                        MCTLS_SERVER | (b->cfg.tls_client_ca ? MCTLS_REQUIRE_CERT : 0), NULL) < 0) {
+            session_close(s);
+            continue;
+        }
         struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.ptr = s };
         if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
             session_close(s);
@@ -2221,6 +2437,8 @@ tick(struct worker *w, uint64_t now)
             s->ping_sent = true;
             send_simple(s, FRAME_PING, 0);
         }
+        if (kill && s->tls && !s->tls->ready)
+            ST_ADD(b, tls_timeouts, 1);
         if (kill) {
             if (ndead == cap) {
                 size_t ncap = cap ? cap * 2 : 16;
@@ -2326,7 +2544,12 @@ worker_main(void *arg)
             }
             struct session *s = evs[i].data.ptr;
             uint32_t e = evs[i].events;
-            if (e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+            bool rd = e & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP);
+            /* A TLS handshake may wait for EPOLLOUT; a peer link handed
+             * over with a record already decrypted has nothing to poll. */
+            if (!rd && s->tls)
+                rd = !s->tls->ready || tls_pending(s);
+            if (rd) {
                 if (session_read(w, s) < 0) {
                     session_close(s);
                     continue;
@@ -2349,27 +2572,80 @@ worker_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* Peer connector                                                       */
 
+DEFINE_CLEANUP(struct gnutls_session_int, gnutls_deinit)
+
+/* Read len bytes from a peer being dialled: plaintext (g NULL) or TLS. */
 static int
-read_full(int fd, void *buf, size_t len, int timeout_ms)
+read_full(int fd, gnutls_session_t g, void *buf, size_t len, int timeout_ms)
 {
     uint8_t *p = buf;
     while (len > 0) {
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        int r = poll(&pf, 1, timeout_ms);
-        if (r <= 0)
-            return r == 0 ? -ETIMEDOUT : -errno;
-        ssize_t n = read(fd, p, len);
+        if (!g || gnutls_record_check_pending(g) == 0) {
+            struct pollfd pf = { .fd = fd, .events = POLLIN };
+            int r = poll(&pf, 1, timeout_ms);
+            if (r <= 0)
+                return r == 0 ? -ETIMEDOUT : -errno;
+        }
+        ssize_t n = g ? mctls_recv(g, p, len) : read(fd, p, len);
+        if (n < 0)
+            n = g ? n : -errno;
         if (n == 0)
             return -ECONNRESET;
         if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
+            if (n == -EINTR || n == -EAGAIN)
                 continue;
-            return -errno;
+            return (int)n;
         }
         p += n;
         len -= (size_t)n;
     }
     return 0;
+}
+
+/* Write to a peer being dialled: plaintext on the blocking fd, or TLS. */
+static int
+write_peer(int fd, gnutls_session_t g, const void *buf, size_t len)
+{
+    if (!g)
+        return write_all(fd, buf, len);
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = mctls_send(g, p, len);
+        if (n == -EAGAIN || n == -EINTR) {
+            /* Offered again unchanged, as GnuTLS requires. */
+            int r = mctls_wait(g, fd, 2000);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (n < 0)
+            return (int)n;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* TLS handshake with a peer on a non-blocking fd, within 2 s. Logs why it failed. */
+static int
+peer_tls_handshake(const struct peer *p, int fd, gnutls_session_t g)
+{
+    char msg[256];
+    uint64_t end = now_mono_usec() + 2000000;
+    for (;;) {
+        int r = mctls_handshake(g, msg, sizeof(msg));
+        if (r == 0)
+            return 0;
+        if (r != -EAGAIN) {
+            log_warn("peer %s: %s", p->text, msg);
+            return r;
+        }
+        uint64_t now = now_mono_usec();
+        if (now >= end || mctls_wait(g, fd, (int)((end - now) / 1000) + 1) < 0) {
+            log_warn("peer %s: TLS handshake timed out", p->text);
+            return -ETIMEDOUT;
+        }
+    }
 }
 
 /* Queue our whole local state on a new out-link (registry write lock held). */
@@ -2409,6 +2685,14 @@ peer_try(struct broker *b, struct peer *p)
     cleanup_close int fd = addr_connect(&p->addr, 1000, NULL);
     if (fd < 0)
         return;
+    cleanup_with(gnutls_deinitp) gnutls_session_t g = NULL;
+    if (p->tls) {
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        if (mctls_session_new(b->tls_client, fd, MCTLS_CLIENT, p->host, &g) < 0 ||
+            peer_tls_handshake(p, fd, g) < 0)
+            return;
+    }
     struct frame h = {
         .type = FRAME_HELLO, .flags = FRAME_F_PEER, .id = 1, .version = FRAME_VERSION
     };
@@ -2420,12 +2704,13 @@ peer_try(struct broker *b, struct peer *p)
         h.token = (struct frame_bytes){ (const uint8_t *)tok, strlen(tok) };
     uint8_t buf[1024];
     ssize_t n = frame_encode(&h, buf, sizeof(buf));
-    if (n < 0 || write_all(fd, buf, (size_t)n) < 0)
+    if (n < 0 || write_peer(fd, g, buf, (size_t)n) < 0)
         return;
-    if (read_full(fd, buf, 4, 2000) < 0)
+    if (read_full(fd, g, buf, 4, 2000) < 0)
         return;
     size_t flen;
-    if (frame_peek(buf, 4, sizeof(buf), &flen) != 1 || read_full(fd, buf + 4, flen - 4, 2000) < 0)
+    if (frame_peek(buf, 4, sizeof(buf), &flen) != 1 ||
+        read_full(fd, g, buf + 4, flen - 4, 2000) < 0)
         return;
     struct frame wf;
     if (frame_decode(buf, flen, sizeof(buf), &wf) <= 0)
@@ -2450,6 +2735,18 @@ peer_try(struct broker *b, struct peer *p)
         return;
     s->is_peer = s->peer_out = s->welcomed = true;
     s->peer = p;
+    if (g) {
+        struct stls *t = calloc(1, sizeof(*t));
+        if (!t) {
+            /* Not in any epoll set yet: closing it here is safe. */
+            (void)TAKE_FD(fd);
+            session_close(s);
+            return;
+        }
+        t->g = TAKE_PTR(g);
+        t->ready = true;
+        s->tls = t;
+    }
     s->name = strndup((const char *)wf.broker.p, wf.broker.len);
     s->name_len = (uint16_t)wf.broker.len;
     s->max_frame =
@@ -2535,7 +2832,61 @@ broker_config_free(struct broker_config *c)
     for (size_t i = 0; i < c->npeer_tokens; i++)
         free(c->peer_tokens[i]);
     free(c->name);
+    free(c->tls_cert);
+    free(c->tls_key);
+    free(c->tls_client_ca);
+    free(c->tls_ca);
     memset(c, 0, sizeof(*c));
+}
+
+int
+broker_addr_parse(const char *text, int default_port, struct addr *ret, bool *ret_tls,
+                  struct kerr *err)
+{
+    bool tls = strncmp(text, MCTLS_SCHEME, MCTLS_SCHEME_LEN) == 0;
+    int r = addr_parse(tls ? text + MCTLS_SCHEME_LEN : text, default_port, ret, err);
+    if (r < 0)
+        return r;
+    *ret_tls = tls;
+    return 0;
+}
+
+/* The host part of "HOST:PORT", "[V6]:PORT" or "HOST": a new string, or NULL for unix:. */
+static char *
+addr_host(const char *text)
+{
+    if (strncmp(text, "unix:", 5) == 0)
+        return NULL;
+    if (text[0] == '[') {
+        size_t n = strcspn(text + 1, "]");
+        return strndup(text + 1, n);
+    }
+    return strndup(text, strcspn(text, ":"));
+}
+
+/* Load the TLS credentials the configuration needs. */
+static int
+load_tls(struct broker *b, bool listen_tls, bool peer_tls, struct kerr *err)
+{
+    const struct broker_config *c = &b->cfg;
+    const char *what = NULL;
+    int r;
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+        return kerr_setf(err, EINVAL, "--tls-cert and --tls-key go together");
+    if (listen_tls) {
+        if (!c->tls_cert)
+            return kerr_setf(err, EINVAL, "a tls:// listener needs --tls-cert and --tls-key");
+        r = mctls_creds_load(c->tls_client_ca, false, c->tls_cert, c->tls_key, &b->tls_server,
+                             &what);
+        if (r < 0)
+            return kerr_set(err, -r, "TLS: load '%s'", what ? what : "?");
+    }
+    if (peer_tls) {
+        r = mctls_creds_load(c->tls_ca, true, c->tls_cert, c->tls_key, &b->tls_client, &what);
+        if (r < 0)
+            return kerr_set(err, -r, "TLS: load '%s'", what ? what : "?");
+    }
+    return 0;
 }
 
 const char *
@@ -2579,6 +2930,10 @@ broker_new(struct broker_config *c, struct broker **ret, struct kerr *err)
     for (size_t i = 0; i < c->npeers; i++)
         b->cfg.peers[i] = strdup(c->peers[i]);
     b->cfg.name = c->name ? strdup(c->name) : NULL;
+    b->cfg.tls_cert = c->tls_cert ? strdup(c->tls_cert) : NULL;
+    b->cfg.tls_key = c->tls_key ? strdup(c->tls_key) : NULL;
+    b->cfg.tls_client_ca = c->tls_client_ca ? strdup(c->tls_client_ca) : NULL;
+    b->cfg.tls_ca = c->tls_ca ? strdup(c->tls_ca) : NULL;
     if (b->cfg.threads == 0)
         b->cfg.threads = 1;
     if (b->cfg.threads > 256)
@@ -2602,19 +2957,29 @@ broker_new(struct broker_config *c, struct broker **ret, struct kerr *err)
         if (r < 0)
             return r;
         b->lunix[i] = c->listen[i].is_unix;
+        b->ltls[i] = c->listen_tls[i];
         b->cfg.listen[i] = c->listen[i];
         b->nl++;
     }
     make_id(b, c);
 
+    bool listen_tls = false, peer_tls = false;
+    for (size_t i = 0; i < b->nl; i++)
+        listen_tls |= b->ltls[i];
     for (size_t i = 0; i < c->npeers; i++) {
         struct peer *p = &b->peers[b->npeers];
-        int r = addr_parse(c->peers[i], 4222, &p->addr, err);
+        int r = broker_addr_parse(c->peers[i], 4222, &p->addr, &p->tls, err);
         if (r < 0)
             return kerr_prefix(err, "peer");
         p->text = strdup(c->peers[i]);
+        if (p->tls)
+            p->host = addr_host(c->peers[i] + MCTLS_SCHEME_LEN);
+        peer_tls |= p->tls;
         b->npeers++;
     }
+    int tr = load_tls(b, listen_tls, peer_tls, err);
+    if (tr < 0)
+        return tr;
 
     b->nw = b->cfg.threads;
     b->w = calloc(b->nw, sizeof(*b->w));
@@ -2753,7 +3118,12 @@ broker_free(struct broker *b)
     for (size_t i = 0; i < b->npeers; i++) {
         free(b->peers[i].text);
         free(b->peers[i].id);
+        free(b->peers[i].host);
     }
+    if (b->tls_server)
+        gnutls_certificate_free_credentials(b->tls_server);
+    if (b->tls_client)
+        gnutls_certificate_free_credentials(b->tls_client);
     pthread_rwlock_destroy(&b->reg);
     broker_config_free(&b->cfg);
     free(b);
@@ -2778,7 +3148,8 @@ broker_stats_json(struct broker *b, struct sbuf *o)
         "\"messages_out\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
         "\"drops\":%llu,\"requests\":%llu,\"gathers_completed\":%llu,"
         "\"gather_replies\":%llu,\"gather_missing\":%llu,"
-        "\"slow_consumers_closed\":%llu,\"bad_frames\":%llu,\"presence_suppressed\":%llu",
+        "\"slow_consumers_closed\":%llu,\"bad_frames\":%llu,\"presence_suppressed\":%llu,"
+        "\"tls_handshakes\":%llu,\"tls_handshakes_failed\":%llu,\"tls_handshake_timeouts\":%llu",
         (unsigned long long)up, b->nw, (unsigned long long)ST_GET(b, conns),
         (unsigned long long)ST_GET(b, sessions), (unsigned long long)ST_GET(b, sessions_total),
         (unsigned long long)ST_GET(b, msgs_in), (unsigned long long)ST_GET(b, msgs_out),
@@ -2787,7 +3158,9 @@ broker_stats_json(struct broker *b, struct sbuf *o)
         (unsigned long long)ST_GET(b, gathers), (unsigned long long)ST_GET(b, replies),
         (unsigned long long)ST_GET(b, missing), (unsigned long long)ST_GET(b, slow_closed),
         (unsigned long long)ST_GET(b, bad_frames),
-        (unsigned long long)ST_GET(b, presence_suppressed));
+        (unsigned long long)ST_GET(b, presence_suppressed),
+        (unsigned long long)ST_GET(b, tls_handshakes), (unsigned long long)ST_GET(b, tls_failed),
+        (unsigned long long)ST_GET(b, tls_timeouts));
     pthread_rwlock_rdlock(&b->reg);
     r |= sbuf_printf(o, ",\"remote_sessions\":%zu,\"rooms\":%zu,\"peers\":[", b->rnames.count,
                      b->rooms.count);
@@ -2868,6 +3241,14 @@ broker_stats_prometheus(struct broker *b, struct sbuf *o)
         { "middlecon_presence_suppressed_total", "counter",
           "Join/leave events not sent: the room is over --presence-limit.",
           offsetof(struct stats, presence_suppressed) },
+        { "middlecon_tls_handshakes_total", "counter", "TLS handshakes completed on listeners.",
+          offsetof(struct stats, tls_handshakes) },
+        { "middlecon_tls_handshakes_failed_total", "counter",
+          "TLS handshakes on listeners that failed (bad certificate, not TLS, ...).",
+          offsetof(struct stats, tls_failed) },
+        { "middlecon_tls_handshake_timeouts_total", "counter",
+          "TLS connections closed for not completing the handshake in time.",
+          offsetof(struct stats, tls_timeouts) },
     };
     int r = 0;
     for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {

@@ -7,6 +7,7 @@
 #ifndef KUMO_MIDDLECON_BROKER_H
 #define KUMO_MIDDLECON_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,9 +22,22 @@ struct kerr;
 
 struct broker_config {
     struct addr listen[BROKER_MAX_LISTEN];
+    bool listen_tls[BROKER_MAX_LISTEN]; /* sessions on this listener speak TLS */
     size_t nlisten;
-    char *peers[BROKER_MAX_PEERS]; /* "host:port" or "unix:/path", malloc'd */
+    char *peers[BROKER_MAX_PEERS]; /* "[tls://]host:port" or "unix:/path", malloc'd */
     size_t npeers;
+    /*
+     * TLS files (malloc'd, NULL = unset). tls_cert/tls_key: this broker's
+     * certificate chain and key, served on TLS listeners and presented to
+     * TLS peers that ask for one. tls_client_ca: with it, TLS listeners
+     * require a client certificate issued by one of these CAs. tls_ca: the
+     * CAs that TLS peers' certificates must chain to (NULL: the system
+     * trust store); a peer's certificate must also name its host.
+     */
+    char *tls_cert;
+    char *tls_key;
+    char *tls_client_ca;
+    char *tls_ca;
     char *tokens[BROKER_MAX_TOKENS]; /* malloc'd; none = no authentication */
     size_t ntokens;
     /*
@@ -48,6 +62,14 @@ struct broker_config {
      */
     uint32_t presence_limit;
 };
+
+/*
+ * Parse a listen or peer address: "HOST:PORT", "[V6]:PORT", "HOST" (port
+ * default_port) or "unix:/path", optionally after "tls://". Returns 0 with
+ * *ret and *ret_tls, or -EINVAL with err filled.
+ */
+int broker_addr_parse(const char *text, int default_port, struct addr *ret, bool *ret_tls,
+                      struct kerr *err);
 
 /* Defaults for every field (no listeners, no peers). */
 void broker_config_init(struct broker_config *c);

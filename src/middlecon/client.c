@@ -19,11 +19,18 @@
  * is quiet (events queued by a reader on another thread, a lost connection
  * whose reconnect timer must now be armed).
  *
+ * TLS ("tls://HOST:PORT", mctls.c): after connect() the GnuTLS handshake
+ * runs as one more non-blocking connection state (ST_TLS) driven by the same
+ * epoll set, then frames go through gnutls_record_send/recv instead of
+ * send/recv. Input that GnuTLS decrypted but we did not take yet is read
+ * before returning, since epoll cannot report it.
+ *
  * Lock order: c->mu only. Callbacks run without it.
  */
 #include "middlecon.h"
 
 #include "frame.h"
+#include "mctls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,6 +67,7 @@ enum cstate {
     ST_IDLE,       /* not connected and not trying (before mc_connect, or given up) */
     ST_DOWN,       /* connection lost; next attempt at c->next_attempt */
     ST_CONNECTING, /* non-blocking connect() in progress */
+    ST_TLS,        /* TLS handshake in progress */
     ST_HANDSHAKE,  /* HELLO sent, waiting for WELCOME */
     ST_UP,
 };
@@ -110,6 +118,9 @@ struct mc_client {
     void *event_ud;
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    bool tls;                                   /* the server address is tls:// */
+    char tls_host[256];                         /* the name its certificate must carry */
+    gnutls_certificate_credentials_t tls_creds; /* mc_set_tls(), or the system CAs */
 
     /* Connection. */
     enum cstate state;
@@ -119,7 +130,9 @@ struct mc_client {
     bool in_process; /* the reader is mc_process(), which dispatches what it reads */
     uint64_t gen;    /* incremented per connection attempt */
     int fd, epfd, evfd;
-    bool ep_out; /* EPOLLOUT is armed on fd */
+    gnutls_session_t tls_s; /* TLS connections: the session over fd */
+    bool tls_wpend;         /* a TLS send returned EAGAIN: flush it with (NULL, 0) */
+    bool ep_out;            /* EPOLLOUT is armed on fd */
     bool evfd_set;
     uint32_t next_id;
     uint32_t max_frame;
@@ -180,10 +193,12 @@ valid_name(const char *s)
 
 /* ---- Address ----------------------------------------------------------- */
 
+/* Resolve text into *ss; host (256 bytes) gets the host part, "" for unix:. */
 static int
-parse_server(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+parse_server(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *ret_host)
 {
     memset(ss, 0, sizeof(*ss));
+    ret_host[0] = 0;
     if (!text || !*text)
         return -EINVAL;
     if (strncmp(text, "unix:", 5) == 0) {
@@ -227,6 +242,7 @@ parse_server(const char *text, struct sockaddr_storage *ss, socklen_t *len)
         if (errno || end == port || *end || p < 1 || p > 65535)
             return -EINVAL;
     }
+    memcpy(ret_host, host, sizeof(host));
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
     if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai)
         return -EINVAL;
@@ -635,6 +651,14 @@ pending_complete(struct mc_client *c, struct pending *p, int err, void *result)
 static void
 close_socket(struct mc_client *c)
 {
+    if (c->tls_s) {
+        /* One close_notify if the session got that far; never wait for it. */
+        if (c->state == ST_HANDSHAKE || c->state == ST_UP)
+            gnutls_bye(c->tls_s, GNUTLS_SHUT_WR);
+        gnutls_deinit(c->tls_s);
+        c->tls_s = NULL;
+        c->tls_wpend = false;
+    }
     if (c->fd >= 0) {
         epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
@@ -678,21 +702,49 @@ connection_lost(struct mc_client *c, int err)
     signal_evfd(c);
 }
 
+/* send() on either kind of connection. Returns bytes written or -errno. */
+static ssize_t
+sock_send(struct mc_client *c, const void *p, size_t len)
+{
+    if (!c->tls_s) {
+        ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+        return n < 0 ? -errno : n;
+    }
+    /*
+     * After EAGAIN GnuTLS holds the encrypted record and must be asked to
+     * write it out again, not given other data: (NULL, 0) does that and
+     * returns the size of the original call (the output buffer may have
+     * moved meanwhile).
+     */
+    ssize_t n = c->tls_wpend ? mctls_send(c->tls_s, NULL, 0) : mctls_send(c->tls_s, p, len);
+    c->tls_wpend = n == -EAGAIN || n == -EINTR;
+    return n;
+}
+
+/* recv() on either kind of connection. Returns bytes read (0: closed) or -errno. */
+static ssize_t
+sock_recv(struct mc_client *c, void *p, size_t len)
+{
+    if (c->tls_s)
+        return mctls_recv(c->tls_s, p, len);
+    ssize_t n = recv(c->fd, p, len, 0);
+    return n < 0 ? -errno : n;
+}
+
 static int
 flush_out(struct mc_client *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = sock_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
-            if (errno == EINTR)
+            if (n == -EINTR)
                 continue;
-            if (errno == EAGAIN) {
+            if (n == -EAGAIN) {
                 arm_out(c, true);
                 return 0;
             }
-            int err = -errno;
-            connection_lost(c, err);
-            return err;
+            connection_lost(c, (int)n);
+            return (int)n;
         }
         c->out_off += (size_t)n;
         c->last_tx_usec = now_usec();
@@ -762,6 +814,50 @@ send_hello(struct mc_client *c)
         connection_lost(c, r);
 }
 
+/* The byte stream is ready (TLS done, if any): start the middlecon handshake. */
+static void
+start_hello(struct mc_client *c)
+{
+    c->state = ST_HANDSHAKE;
+    arm_out(c, false);
+    send_hello(c);
+}
+
+/* One step of the TLS handshake; on completion, the middlecon handshake starts. */
+static void
+tls_step(struct mc_client *c)
+{
+    int r = mctls_handshake(c->tls_s, c->last_err, sizeof(c->last_err));
+    if (r == -EAGAIN) {
+        arm_out(c, gnutls_record_get_direction(c->tls_s) == 1);
+        return;
+    }
+    if (r < 0) {
+        c->last_code = 0;
+        connection_lost(c, r);
+        return;
+    }
+    start_hello(c);
+}
+
+/* The socket is connected: start TLS, or say HELLO. */
+static void
+connected(struct mc_client *c)
+{
+    if (c->tls) {
+        int r = mctls_session_new(c->tls_creds, c->fd, MCTLS_CLIENT,
+                                  c->tls_host[0] ? c->tls_host : NULL, &c->tls_s);
+        if (r < 0) {
+            connection_lost(c, r);
+            return;
+        }
+        c->state = ST_TLS;
+        tls_step(c);
+        return;
+    }
+    start_hello(c);
+}
+
 static void
 start_connect(struct mc_client *c)
 {
@@ -792,9 +888,7 @@ start_connect(struct mc_client *c)
         connection_lost(c, errno == EAGAIN ? -ECONNREFUSED : -errno);
         return;
     }
-    c->state = ST_HANDSHAKE;
-    arm_out(c, false);
-    send_hello(c);
+    connected(c);
 }
 
 static void
@@ -808,9 +902,7 @@ connect_done(struct mc_client *c)
         connection_lost(c, -err);
         return;
     }
-    c->state = ST_HANDSHAKE;
-    arm_out(c, false);
-    send_hello(c);
+    connected(c);
 }
 
 static void
@@ -941,6 +1033,7 @@ static void
 read_input(struct mc_client *c)
 {
     uint64_t gen = c->gen;
+again:
     if (c->in_cap - c->in_len < 1024 && c->in_cap < (size_t)c->max_frame) {
         size_t cap = c->in_cap ? c->in_cap * 2 : MC_IN_INITIAL;
         uint8_t *p = realloc(c->in, cap);
@@ -951,10 +1044,14 @@ read_input(struct mc_client *c)
         c->in = p;
         c->in_cap = cap;
     }
-    ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+    ssize_t n = sock_recv(c, c->in + c->in_len, c->in_cap - c->in_len);
     if (n < 0) {
-        if (errno != EAGAIN && errno != EINTR)
-            connection_lost(c, -errno);
+        if (n == -EPROTO && c->tls_s && c->state != ST_UP)
+            /* With TLS 1.3 the broker refuses our certificate after our
+             * side of the handshake completed: say so, not "protocol error". */
+            n = mctls_alert_error(c->tls_s, c->last_err, sizeof(c->last_err));
+        if (n != -EAGAIN && n != -EINTR)
+            connection_lost(c, (int)n);
         return;
     }
     if (n == 0) {
@@ -1001,6 +1098,9 @@ read_input(struct mc_client *c)
         c->in = p;
         c->in_cap = need;
     }
+    /* A TLS record larger than the free space leaves the rest inside GnuTLS. */
+    if (c->tls_s && c->in_len < c->in_cap && gnutls_record_check_pending(c->tls_s) > 0)
+        goto again;
 }
 
 /* Client-side deadlines of async requests (the broker normally answers first). */
@@ -1047,6 +1147,7 @@ conn_timers(struct mc_client *c, uint64_t now)
         }
         return c->next_attempt_usec;
     case ST_CONNECTING:
+    case ST_TLS:
     case ST_HANDSHAKE:
         if (now >= c->hs_deadline_usec) {
             connection_lost(c, -ETIMEDOUT);
@@ -1113,6 +1214,10 @@ do_io(struct mc_client *c, uint64_t until_usec)
             continue;
         if (c->state == ST_CONNECTING) {
             connect_done(c);
+            continue;
+        }
+        if (c->state == ST_TLS) {
+            tls_step(c);
             continue;
         }
         if ((evs[i].events & EPOLLOUT) && c->ep_out)
@@ -1319,6 +1424,8 @@ mc_client_free(struct mc_client *c)
     free(c->server);
     free(c->name_cfg);
     free(c->token);
+    if (c->tls_creds)
+        gnutls_certificate_free_credentials(c->tls_creds);
     frame_buf_free(&c->attrs);
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
@@ -1370,6 +1477,28 @@ mc_set_attr(struct mc_client *c, const char *key, const char *value)
     return r;
 }
 
+int
+mc_set_tls(struct mc_client *c, const char *ca_file, const char *cert_file, const char *key_file)
+{
+    gnutls_certificate_credentials_t cr;
+    const char *what = NULL;
+    int r = mctls_creds_load(ca_file, true, cert_file, key_file, &cr, &what);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&c->mu);
+    if (c->state != ST_IDLE) {
+        /* The connection's TLS session uses the credentials in place. */
+        pthread_mutex_unlock(&c->mu);
+        gnutls_certificate_free_credentials(cr);
+        return -EBUSY;
+    }
+    if (c->tls_creds)
+        gnutls_certificate_free_credentials(c->tls_creds);
+    c->tls_creds = cr;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
 void
 mc_set_reconnect(struct mc_client *c, uint32_t min_ms, uint32_t max_ms)
 {
@@ -1406,9 +1535,19 @@ mc_connect(struct mc_client *c, int timeout_ms)
     if (c->state == ST_UP)
         goto out;
     if (c->state == ST_IDLE) {
-        r = parse_server(c->server, &c->addr, &c->addrlen);
+        const char *server = c->server;
+        c->tls = strncmp(server, MCTLS_SCHEME, MCTLS_SCHEME_LEN) == 0;
+        if (c->tls)
+            server += MCTLS_SCHEME_LEN;
+        r = parse_server(server, &c->addr, &c->addrlen, c->tls_host);
         if (r < 0)
             goto out;
+        if (c->tls && !c->tls_creds) {
+            const char *what;
+            r = mctls_creds_load(NULL, true, NULL, NULL, &c->tls_creds, &what);
+            if (r < 0)
+                goto out;
+        }
         c->connect_err = 0;
         c->backoff_ms = 0;
         start_connect(c);
@@ -1846,6 +1985,7 @@ mc_timeout_ms(struct mc_client *c)
         next = c->next_attempt_usec;
         break;
     case ST_CONNECTING:
+    case ST_TLS:
     case ST_HANDSHAKE:
         next = c->hs_deadline_usec;
         break;

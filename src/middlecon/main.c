@@ -27,9 +27,17 @@ usage(FILE *f)
 {
     fprintf(f, "Usage: middlecon [OPTIONS]\n"
                "The kumo message bus broker (docs/middlecon.md).\n\n"
-               "  --listen ADDR       listen on ADDR (host:port or unix:/path), repeatable;\n"
-               "                      default 127.0.0.1:4222\n"
-               "  --peer ADDR         a cluster peer broker, repeatable\n"
+               "  --listen ADDR       listen on ADDR (host:port or unix:/path; tls://host:port\n"
+               "                      for TLS sessions), repeatable; default 127.0.0.1:4222\n"
+               "  --peer ADDR         a cluster peer broker (tls://host:port: over TLS),\n"
+               "                      repeatable\n"
+               "  --tls-cert FILE     certificate chain (PEM) of tls:// listeners, also shown\n"
+               "                      to TLS peers that ask for one\n"
+               "  --tls-key FILE      private key (PEM) of --tls-cert\n"
+               "  --tls-client-ca FILE  tls:// listeners require a client certificate issued\n"
+               "                      by a CA in FILE\n"
+               "  --tls-ca FILE       CAs that tls:// peers' certificates must chain to\n"
+               "                      (default: the system trust store)\n"
                "  --token TOKEN       accept sessions presenting TOKEN, repeatable\n"
                "                      (none: no authentication)\n"
                "  --peer-token TOKEN  peer brokers must present TOKEN (and client tokens\n"
@@ -53,6 +61,10 @@ usage(FILE *f)
 enum {
     OPT_LISTEN = 256,
     OPT_PEER,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_CLIENT_CA,
+    OPT_TLS_CA,
     OPT_TOKEN,
     OPT_PEER_TOKEN,
     OPT_HTTP,
@@ -72,6 +84,10 @@ enum {
 static const struct option longopts[] = {
     { "listen", required_argument, NULL, OPT_LISTEN },
     { "peer", required_argument, NULL, OPT_PEER },
+    { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+    { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+    { "tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA },
+    { "tls-ca", required_argument, NULL, OPT_TLS_CA },
     { "token", required_argument, NULL, OPT_TOKEN },
     { "peer-token", required_argument, NULL, OPT_PEER_TOKEN },
     { "http", required_argument, NULL, OPT_HTTP },
@@ -94,6 +110,15 @@ struct opts {
     char *http;
 };
 
+/* Replace a file-name setting (the last one given wins). */
+static int
+set_path(char **field, const char *val)
+{
+    free(*field);
+    *field = strdup(val);
+    return 0;
+}
+
 static int
 apply(struct opts *o, int opt, const char *val, struct kerr *err)
 {
@@ -103,19 +128,29 @@ apply(struct opts *o, int opt, const char *val, struct kerr *err)
     case OPT_LISTEN:
         if (c->nlisten >= BROKER_MAX_LISTEN)
             return kerr_setf(err, EINVAL, "more than %d --listen addresses", BROKER_MAX_LISTEN);
-        if (addr_parse(val, 4222, &c->listen[c->nlisten], err) < 0)
+        if (broker_addr_parse(val, 4222, &c->listen[c->nlisten], &c->listen_tls[c->nlisten], err) <
+            0)
             return kerr_prefix(err, "--listen");
         c->nlisten++;
         return 0;
     case OPT_PEER: {
         struct addr a;
+        bool tls;
         if (c->npeers >= BROKER_MAX_PEERS)
             return kerr_setf(err, EINVAL, "more than %d --peer addresses", BROKER_MAX_PEERS);
-        if (addr_parse(val, 4222, &a, err) < 0)
+        if (broker_addr_parse(val, 4222, &a, &tls, err) < 0)
             return kerr_prefix(err, "--peer");
         c->peers[c->npeers++] = strdup(val);
         return 0;
     }
+    case OPT_TLS_CERT:
+        return set_path(&c->tls_cert, val);
+    case OPT_TLS_KEY:
+        return set_path(&c->tls_key, val);
+    case OPT_TLS_CLIENT_CA:
+        return set_path(&c->tls_client_ca, val);
+    case OPT_TLS_CA:
+        return set_path(&c->tls_ca, val);
     case OPT_TOKEN:
         if (c->ntokens >= BROKER_MAX_TOKENS)
             return kerr_setf(err, EINVAL, "more than %d tokens", BROKER_MAX_TOKENS);
@@ -353,7 +388,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < o.cfg.nlisten; i++) {
         char name[160];
         addr_format(&o.cfg.listen[i], name, sizeof(name));
-        printf("middlecon: listening on %s\n", name);
+        printf("middlecon: listening on %s%s\n", o.cfg.listen_tls[i] ? "tls://" : "", name);
     }
     if (mhd) {
         char name[160];

@@ -170,7 +170,8 @@ struct mc_who {
 
 /*
  * Create an unconnected client for the broker at server: "HOST:PORT",
- * "[V6ADDR]:PORT", "HOST" (port 4222) or "unix:/path". The address is
+ * "[V6ADDR]:PORT", "HOST" (port 4222) or "unix:/path"; any of them after
+ * "tls://" for a TLS connection (see mc_set_tls()). The address is
  * checked by mc_connect(). Returns NULL only when out of memory.
  * Reconnection is on (100 ms doubling to 5 s) and the command timeout is
  * 5 s until changed.
@@ -193,6 +194,22 @@ struct mc_client *mc_client_free(struct mc_client *c);
 int mc_set_name(struct mc_client *c, const char *name);
 int mc_set_token(struct mc_client *c, const char *token);
 int mc_set_attr(struct mc_client *c, const char *key, const char *value);
+
+/*
+ * TLS settings for a "tls://" server; call before mc_connect() (-EBUSY
+ * after). ca_file: PEM certificates the broker's certificate must chain
+ * to (NULL: the system trust store). cert_file and key_file: a client
+ * certificate and its key (PEM), for brokers that require one; both or
+ * neither. The broker's certificate must also name the host of the server
+ * address (a DNS name, or an IP address in its subject alternative names).
+ * Files are read now. Returns 0, -ENOENT (a file is missing), -EINVAL (not
+ * PEM, no certificate in ca_file, key does not match), -ENOMEM, -EBUSY.
+ * Handshake failures are reported by mc_connect(): -EKEYREJECTED (the
+ * certificate did not verify, or the broker refused ours), -EPROTO (not
+ * TLS, or a TLS alert), with the reason in mc_last_error().
+ */
+int mc_set_tls(struct mc_client *c, const char *ca_file, const char *cert_file,
+               const char *key_file);
 
 /* Reconnect backoff: first retry after min_ms, doubling up to max_ms. min_ms = 0 disables. */
 void mc_set_reconnect(struct mc_client *c, uint32_t min_ms, uint32_t max_ms);
@@ -227,8 +244,9 @@ int mc_connect(struct mc_client *c, int timeout_ms);
 int mc_get_name(struct mc_client *c, char *buf, size_t cap);
 
 /*
- * Copy the message of the last ERROR frame the broker sent ("" if none)
- * into buf, truncated to cap. Returns the code (enum of the protocol) or 0.
+ * Copy the message of the last ERROR frame the broker sent ("" if none),
+ * or why the last TLS handshake failed ("TLS ..."), into buf, truncated to
+ * cap. Returns the code (enum of the protocol) or 0.
  */
 int mc_last_error(struct mc_client *c, char *buf, size_t cap);
 

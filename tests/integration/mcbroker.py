@@ -14,8 +14,9 @@ from conftest import binary, terminate
 
 
 class Broker:
-    """A middlecon process. .addr is (host, port) of the first TCP listener,
-    .listen the list of printed addresses, .http the stats base URL."""
+    """A middlecon process. .addr is (host, port) of the first plaintext TCP
+    listener, .tls the "HOST:PORT" of its TLS listeners, .listen the list of
+    printed addresses, .http the stats base URL."""
 
     def __init__(self, args=(), netns=None, nofile=None, timeout=10.0):
         argv = [binary("middlecon")] + list(args)
@@ -59,8 +60,10 @@ class Broker:
             self.stop()
             raise
         self.addr = None
+        # TLS listeners print as tls://HOST:PORT; .tls lists them without the scheme.
+        self.tls = [a[len("tls://"):] for a in self.listen if a.startswith("tls://")]
         for a in self.listen:
-            if not a.startswith("unix:"):
+            if not a.startswith("unix:") and not a.startswith("tls://"):
                 host, port = a.rsplit(":", 1)
                 self.addr = (host.strip("[]"), int(port))
                 break
@@ -103,3 +106,19 @@ class Broker:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
+
+
+def stop_all(brokers):
+    """Stop every broker, last started first; each must exit 0 on SIGTERM
+    (a clean shutdown is part of every test) unless the test killed it."""
+    codes = [(b.listen, b.stop(), b.killed) for b in reversed(brokers)]
+    assert all(rc == 0 or killed for _, rc, killed in codes), codes
+
+
+def wait_until(cond, timeout=10.0, what="condition"):
+    """Poll cond() until it is true; TimeoutError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout}s")
+        time.sleep(0.05)

@@ -186,14 +186,23 @@ class Session:
     queued in .inbox (MSG, DIRECT, PRESENCE, REQUEST, ...)."""
 
     def __init__(self, addr, name="", token="", attrs=None, timeout=5.0, hello=True,
-                 max_frame=0, flags=0):
+                 max_frame=0, flags=0, tls=None, rcvbuf=0):
+        """tls: an ssl.SSLContext to speak TLS to a tls:// listener (host
+        name checked against addr[0]); rcvbuf: a small SO_RCVBUF, set before
+        connecting, for a reader the broker must wait for."""
         if isinstance(addr, str) and addr.startswith("unix:"):
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
             self.sock.connect(addr[5:])
         else:
-            self.sock = socket.create_connection(addr, timeout=timeout)
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if rcvbuf:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            self.sock.connect(addr)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if tls:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=addr[0])
         self.timeout = timeout
         self.buf = b""
         self.inbox = []

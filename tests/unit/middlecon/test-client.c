@@ -243,6 +243,8 @@ test_handshake(void **state)
     assert_int_equal(mc_get_name(c, name, sizeof(name)), 2);
     assert_string_equal(name, "w1");
     assert_int_equal(mc_get_name(c, name, 2), -ENOBUFS);
+    /* TLS settings belong before the connection. */
+    assert_int_equal(mc_set_tls(c, NULL, NULL, NULL), -EBUSY);
     /* Above the negotiated maximum frame size (4096). */
     static char big[8192];
     assert_int_equal(mc_send(c, "room", big, sizeof(big)), -EMSGSIZE);
@@ -284,7 +286,8 @@ static void
 test_bad_arguments(void **state)
 {
     (void)state;
-    const char *bad[] = { "", "unix:", "host:0", "host:65536", "1.2.3.4:x", "[::1", "a:b:c" };
+    const char *bad[] = { "",      "unix:",  "host:0",       "host:65536", "1.2.3.4:x", "[::1",
+                          "a:b:c", "tls://", "tls://host:0", "tls:/host",  "tls://[::1" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct mc_client *c = mc_client_new(bad[i]);
         assert_non_null(c);
@@ -292,6 +295,8 @@ test_bad_arguments(void **state)
         mc_client_free(c);
     }
     struct mc_client *c = mc_client_new("127.0.0.1:1");
+    assert_int_equal(mc_set_tls(c, "/nonexistent/ca.pem", NULL, NULL), -ENOENT);
+    assert_int_equal(mc_set_tls(c, NULL, "/nonexistent/cert.pem", NULL), -EINVAL);
     assert_int_equal(mc_set_name(c, "has space"), -EINVAL);
     assert_int_equal(mc_set_attr(c, "k", NULL), -EINVAL);
     char longkey[80];
@@ -313,6 +318,38 @@ test_bad_arguments(void **state)
     assert_null(mc_result_free(NULL));
     assert_null(mc_who_free(NULL));
     assert_string_equal(mc_reason_name(MC_REASON_GONE), "gone");
+}
+
+/* A plaintext broker answering a TLS client: whatever it sends is not TLS. */
+static void
+script_not_tls(struct fake *fb)
+{
+    CHECK(fb_accept(fb) == 0);
+    struct pollfd p = { fb->fd, POLLIN, 0 };
+    CHECK(poll(&p, 1, 5000) == 1);
+    uint8_t hello[5];
+    CHECK(read(fb->fd, hello, sizeof(hello)) == (ssize_t)sizeof(hello));
+    CHECK(hello[0] == 0x16); /* a TLS handshake record: the ClientHello */
+    struct frame e = { .type = FRAME_ERROR, .code = FRAME_E_PROTOCOL };
+    e.message = bs("malformed frame");
+    CHECK(fb_send(fb, &e) == 0);
+}
+
+static void
+test_tls_to_plaintext_broker(void **state)
+{
+    (void)state;
+    struct fake *fb = fake_start(script_not_tls);
+    char addr[160];
+    snprintf(addr, sizeof(addr), "tls://%s", fb->addr);
+    struct mc_client *c = mc_client_new(addr);
+    assert_non_null(c);
+    assert_int_equal(mc_connect(c, 5000), -EPROTO);
+    char msg[256];
+    mc_last_error(c, msg, sizeof(msg));
+    assert_memory_equal(msg, "TLS handshake: ", 15);
+    mc_client_free(c);
+    fake_finish(fb);
 }
 
 static void
@@ -1043,6 +1080,7 @@ main(void)
         cmocka_unit_test(test_handshake),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_tls_to_plaintext_broker),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_reconnect),
