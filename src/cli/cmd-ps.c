@@ -46,6 +46,7 @@ ps_usage(FILE *out)
             "  -C, --cmd TEXT         only commands containing TEXT (comm or command line)\n"
             "      --state LETTERS    only processes in these states, e.g. R or RD\n"
             "  -p, --pid PIDS         only these pids\n"
+            "      --container ID     only processes of kumo container ID ('-': in none)\n"
             "  -n, --limit N          print at most N rows (after sorting)\n"
             "  -L, --threads          one row per thread\n"
             "      --json             JSON array of process objects, each with \"host\"\n"

@@ -40,6 +40,7 @@ top_usage(FILE *out)
                  "  -u, --user USERS       only these users\n"
                  "  -C, --cmd TEXT         only commands containing TEXT\n"
                  "  -p, --pid PIDS         only these pids\n"
+                 "      --container ID     only processes of kumo container ID ('-': in none)\n"
                  "  -L, --threads          one row per thread\n"
                  "      --limit N          at most N rows\n" CLICONN_HELP
                  "  -h, --help             this text\n\n"

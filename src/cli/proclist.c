@@ -129,6 +129,11 @@ procfilter_match(const struct procfilter *f, json_t *obj)
         if (!st || !st[0] || !strchr(f->states, st[0]))
             return false;
     }
+    if (f->container) {
+        const char *id = json_string_value(json_object_get(obj, "container"));
+        if (strcmp(f->container, "-") == 0 ? id != NULL : !id || strcmp(id, f->container) != 0)
+            return false;
+    }
     if (f->npids) {
         json_t *pid = json_object_get(obj, "pid");
         if (!json_is_integer(pid))
@@ -187,6 +192,7 @@ procfilter_clear(struct procfilter *f)
         free(f->users[i]);
     free(f->cmd);
     free(f->states);
+    free(f->container);
     memset(f, 0, sizeof(*f));
 }
 
@@ -258,6 +264,21 @@ procfilter_set_states(struct procfilter *f, const char *states, struct kerr *err
 }
 
 int
+procfilter_set_container(struct procfilter *f, const char *id, struct kerr *err)
+{
+    /* What kumo-runtime accepts as an id and k2i reports (a cgroup name). */
+    size_t n = strlen(id);
+    if (n > 255)
+        return kerr_setf(err, EINVAL, "bad --container: longer than 255 characters");
+    for (const char *p = id; *p && strcmp(id, "-") != 0; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_.+-", *p))
+            return kerr_setf(err, EINVAL,
+                             "bad --container '%.64s': '%c' is not a letter, digit, _ . + or -", id,
+                             isprint((unsigned char)*p) ? *p : '?');
+    return set_text(&f->container, id, "container", err);
+}
+
+int
 procfilter_option(struct procfilter *f, int opt, const char *arg, struct kerr *err)
 {
     int r;
@@ -273,6 +294,9 @@ procfilter_option(struct procfilter *f, int opt, const char *arg, struct kerr *e
         break;
     case 'p':
         r = procfilter_add_pids(f, arg, err);
+        break;
+    case PROCFILTER_OPT_CONTAINER:
+        r = procfilter_set_container(f, arg, err);
         break;
     case 'L':
         f->threads = true;
@@ -358,6 +382,8 @@ proclist_query(struct sbuf *path, const struct col *cols, size_t ncols, const st
             PUT(add_keys(&fields, "comm,cmdline"));
         if (f && f->states)
             PUT(add_keys(&fields, "state"));
+        if (f && f->container)
+            PUT(add_keys(&fields, "container"));
         PARAM("fields");
         PUT(sbuf_puts(path, fields.data));
     }
@@ -372,6 +398,10 @@ proclist_query(struct sbuf *path, const struct col *cols, size_t ncols, const st
     if (f && f->states) {
         PARAM("state");
         PUT(fanout_urlencode(path, f->states));
+    }
+    if (f && f->container) {
+        PARAM("container");
+        PUT(fanout_urlencode(path, f->container));
     }
     if (f && f->npids) {
         PARAM("pid");

@@ -28,8 +28,9 @@ struct host;
 struct procfilter {
     char *users[PROCFILTER_MAX]; /* names or numeric uids; owned */
     size_t nusers;
-    char *cmd;    /* substring of comm or command line; owned */
-    char *states; /* state letters, e.g. "RD"; owned */
+    char *cmd;       /* substring of comm or command line; owned */
+    char *states;    /* state letters, e.g. "RD"; owned */
+    char *container; /* kumo container id, "-" for none; owned */
     int64_t pids[PROCFILTER_MAX];
     size_t npids;
     bool threads; /* list threads instead of processes */
@@ -71,16 +72,19 @@ int procfilter_add_users(struct procfilter *f, const char *list, struct kerr *er
 int procfilter_add_pids(struct procfilter *f, const char *list, struct kerr *err);
 int procfilter_set_cmd(struct procfilter *f, const char *cmd, struct kerr *err);
 int procfilter_set_states(struct procfilter *f, const char *states, struct kerr *err);
+/* "--container ID": a container id (as kumo-runtime takes it) or "-" for none. */
+int procfilter_set_container(struct procfilter *f, const char *id, struct kerr *err);
 void procfilter_clear(struct procfilter *f);
 
 /* getopt_long value of --state, apart from CLICONN_OPT_* and the verbs' own. */
 enum {
     PROCFILTER_OPT_STATE = 0x1800,
+    PROCFILTER_OPT_CONTAINER,
 };
 
 /*
  * getopt_long entries of the filters ps and top share: -u/--user,
- * -C/--cmd, -p/--pid and -L/--threads. --state (ps only) is
+ * -C/--cmd, -p/--pid, --container and -L/--threads. --state (ps only) is
  * PROCFILTER_STATE_LONGOPT.
  */
 /* clang-format off */
@@ -88,13 +92,14 @@ enum {
     { "user", required_argument, NULL, 'u' },  \
     { "cmd", required_argument, NULL, 'C' },   \
     { "pid", required_argument, NULL, 'p' },   \
+    { "container", required_argument, NULL, PROCFILTER_OPT_CONTAINER }, \
     { "threads", no_argument, NULL, 'L' }
 #define PROCFILTER_STATE_LONGOPT \
     { "state", required_argument, NULL, PROCFILTER_OPT_STATE }
 /* clang-format on */
 
 /*
- * Handle one getopt result: -u, -C, -p, -L or PROCFILTER_OPT_STATE go into
+ * Handle one getopt result: -u, -C, -p, -L, --container or --state go into
  * the filter. Returns 1 if opt was one of these (handled), 0 if not, or
  * -errno with err set for a bad value.
  */

@@ -580,7 +580,7 @@ static bool
 id_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.';
+           c == '-' || c == '.' || c == '+';
 }
 
 size_t
@@ -603,7 +603,8 @@ procfs_container_id(const char *cgroup, size_t len, char *buf, size_t cap)
                     e++;
                 size_t n = (size_t)(e - id);
                 bool whole = e == le || *e == '/';
-                if (n > 0 && n <= 128 && whole && n < cap && !(n <= 2 && id[0] == '.')) {
+                if (n > 0 && n <= PROCFS_CONTAINER_ID_MAX && whole && n < cap &&
+                    !(n <= 2 && id[0] == '.')) {
                     memcpy(buf, id, n);
                     buf[n] = '\0';
                     return n;

@@ -105,10 +105,17 @@ int procfs_parse_stat(const char *buf, size_t len, struct procfs_stat *ret);
 int procfs_parse_status_ids(const char *buf, size_t len, struct procfs_ids *ret);
 
 /*
+ * Longest container id k2i reports: a kumo-runtime id is a cgroup directory
+ * name, so at most NAME_MAX bytes.
+ */
+#define PROCFS_CONTAINER_ID_MAX 255
+
+/*
  * Find the kumo container id in a /proc/PID/cgroup text: the path component
- * after a "kumo" component ("…/kumo/<id>[/…]"), id made of [A-Za-z0-9_.-],
- * 1..128 bytes. Writes a NUL-terminated id to buf (cap >= 129). Returns the
- * id length, or 0 when the process is in no kumo container.
+ * after a "kumo" component ("…/kumo/<id>[/…]"), id made of [A-Za-z0-9_.+-]
+ * as kumo-runtime allows, 1..PROCFS_CONTAINER_ID_MAX bytes. Writes a
+ * NUL-terminated id to buf (cap > PROCFS_CONTAINER_ID_MAX). Returns the id
+ * length, or 0 when the process is in no kumo container.
  */
 size_t procfs_container_id(const char *cgroup, size_t len, char *buf, size_t cap);
 

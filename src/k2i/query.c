@@ -282,7 +282,7 @@ container_id_ok(const char *s)
     for (; *s; s++) {
         char c = *s;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.'))
+              c == '_' || c == '-' || c == '.' || c == '+'))
             return false;
     }
     return true;

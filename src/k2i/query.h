@@ -98,7 +98,7 @@ enum {
 #define K2I_Q_CMD_MAX       256
 #define K2I_Q_VALUE_MAX     2048
 #define K2I_Q_LIMIT_MAX     1000000
-#define K2I_Q_CONTAINER_MAX 128
+#define K2I_Q_CONTAINER_MAX 255 /* PROCFS_CONTAINER_ID_MAX */
 
 struct k2i_sort_key {
     enum k2i_field field;

@@ -38,7 +38,7 @@ struct derived {
     char group[USERS_NAME_MAX];
     char tty[32];
     bool has_tty;
-    char container[130];
+    char container[PROCFS_CONTAINER_ID_MAX + 1];
     size_t container_len;
 };
 

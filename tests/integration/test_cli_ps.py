@@ -215,12 +215,52 @@ def test_ps_filters(agent, sleepers):
         z.wait()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (containers)")
+def test_ps_container_filter(agent, sleepers, rt, tmp_path):
+    """--container ID lists the processes of a real kumo-runtime container
+    (k2i reads the id from its cgroup), '-' those in none; an id with '+'
+    (which kumo-runtime allows) works end to end."""
+    from rtutil import make_bundle
+    marker, host_ps = sleepers(1)
+    cid = f"ps+{random.randint(100000, 999999)}"
+    b = make_bundle(tmp_path, ["sh", "-c", f"sleep {marker} & exec sleep {marker}"],
+                    namespaces=[{"type": t} for t in ("pid", "mount", "uts", "ipc")])
+    r = rt("run", "-d", "--bundle", b, cid)
+    assert r.returncode == 0, r.stderr
+    init = rt.state(cid)["pid"]
+    deadline = time.monotonic() + 10
+    while True:  # the init's child sleep
+        kids = open(f"/proc/{init}/task/{init}/children").read().split()
+        if kids or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert kids, "the container's background sleep did not start"
+    inside = {init, int(kids[0])}
+
+    r = kumo("ps", "-H", agent, "-o", "pid,container,args", "--container", cid)
+    assert r.returncode == 0, r.stderr
+    _, rows = table(r.stdout)
+    assert {int(row[1]) for row in rows} == inside
+    assert {row[2] for row in rows} == {cid}
+
+    r = kumo("ps", "-H", agent, "-o", "pid,container", "--container", "-", "-C", marker)
+    _, rows = rows_without_self(r)
+    assert {int(row[1]) for row in rows} == {host_ps[0].pid}
+    assert {row[2] for row in rows} == {"-"}
+
+    r = kumo("top", "-b", "-n", "1", "-H", agent, "-o", "pid", "--container", cid)
+    assert r.returncode == 0, r.stderr
+    assert {int(line.split()[1]) for line in r.stdout.splitlines()
+            if line.split()[1:2] and line.split()[1].isdigit()} == inside
+
+
 def test_ps_bad_arguments():
     for args, msg in [(["-o", "pid,nope"], "unknown column 'nope'"),
                       (["--sort", "-bogus"], "unknown sort key"),
                       (["-H", "h:99999"], "bad port"),
                       (["-p", "abc"], "bad pid"),
-                      (["--timeout", "x"], "bad --timeout")]:
+                      (["--timeout", "x"], "bad --timeout"),
+                      (["--container", "a/b"], "bad --container 'a/b'")]:
         r = kumo("ps", *args)
         assert r.returncode == 1
         assert msg in r.stderr

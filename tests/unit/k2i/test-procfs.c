@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -111,13 +112,22 @@ test_parse_status(void **state)
 static void
 test_container_id(void **state)
 {
-    char id[130];
+    char id[PROCFS_CONTAINER_ID_MAX + 1];
     const char *v1 = "12:pids:/kumo/web-1\n4:memory:/kumo/web-1/sub\n0::/kumo/web-1\n";
     assert_int_equal(procfs_container_id(v1, strlen(v1), id, sizeof(id)), 5);
     assert_string_equal(id, "web-1");
     const char *nested = "0::/system.slice/kumo/abc.def_9/leaf\n";
     assert_int_equal(procfs_container_id(nested, strlen(nested), id, sizeof(id)), 9);
     assert_string_equal(id, "abc.def_9");
+    /* Every id kumo-runtime accepts: '+' too, up to a cgroup name's 255 bytes. */
+    const char *plus = "0::/kumo/web+1\n";
+    assert_int_equal(procfs_container_id(plus, strlen(plus), id, sizeof(id)), 6);
+    assert_string_equal(id, "web+1");
+    char longest[300], toolong[300];
+    snprintf(longest, sizeof(longest), "0::/kumo/%0255d\n", 7);
+    snprintf(toolong, sizeof(toolong), "0::/kumo/%0256d\n", 7);
+    assert_int_equal(procfs_container_id(longest, strlen(longest), id, sizeof(id)), 255);
+    assert_int_equal(procfs_container_id(toolong, strlen(toolong), id, sizeof(id)), 0);
     const char *none[] = {
         "0::/\n",        "0::/kumo\n",        "0::/kumo/\n",   "0::/notkumo/x\n",
         "0::/kumox/y\n", "0::/kumo/bad id\n", "0::/kumo/..\n", "garbage without colons /kumo/x\n",

@@ -115,6 +115,9 @@ test_sort_limit_filters(void **state)
     assert_true(q.threads);
     assert_int_equal(parse("container=-", K2I_QP_LIST, &q, &err), 0);
     assert_true(q.has_container);
+    /* A kumo-runtime id may hold '+' (sent as %2B). */
+    assert_int_equal(parse("container=web%2B1", K2I_QP_LIST, &q, &err), 0);
+    assert_string_equal(q.container, "web+1");
 }
 
 static void
