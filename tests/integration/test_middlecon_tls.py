@@ -424,3 +424,22 @@ def test_listener_reconnects_over_tls(started, certs, bg):
             break
         assert time.monotonic() < deadline, (r.returncode, r.stdout, r.stderr)
         time.sleep(0.1)
+
+
+def test_frame_after_a_large_one_in_the_same_record_is_not_stranded(started, certs, bg):
+    # The broker coalesces queued frames into 16 KiB records, so the tail of
+    # a ~300 KB message and a short one after it share a record. The client
+    # reads only the tail into its frame-sized buffer; the short message
+    # stays decrypted inside GnuTLS, where epoll cannot see it. It must be
+    # delivered now, not when the next bytes happen to arrive.
+    b = tls_broker(started, certs)
+    rx = bg("tls://" + b.tls[0], "rx", ca=certs.ca)
+    with m.Session(b.addr, name="tx") as tx:
+        for i in range(3):
+            tx.send(m.MSG, room=ROOM, payload=b"b" * 300000)
+            tx.send(m.MSG, room=ROOM, payload=b"short-after-big-%d" % i)
+            deadline = time.monotonic() + 3
+            while "short-after-big-%d" % i not in rx.text():
+                # (not wait_for(): its message would quote the 300 KB lines)
+                assert time.monotonic() < deadline, "message %d stranded" % i
+                time.sleep(0.02)
