@@ -393,8 +393,9 @@ def test_tls_traffic_is_encrypted(started, certs, bg):
     for target, scheme, expect_clear in ((b.addr, "", True), ((host, int(port)), "tls://", False)):
         rec = Recorder(target)
         try:
+            ca = ["--tls-ca", certs.ca] if scheme else []
             r = subprocess.run([binary("kumo"), "msg", "--server",
-                                f"{scheme}127.0.0.1:{rec.port}", "--tls-ca", certs.ca,
+                                f"{scheme}127.0.0.1:{rec.port}", *ca,
                                 "--token", token, "request", ROOM, payload],
                                capture_output=True, text=True, timeout=15)
             assert r.returncode == 0 and r.stdout.strip() == "rx: ok", r.stderr
@@ -443,3 +444,16 @@ def test_frame_after_a_large_one_in_the_same_record_is_not_stranded(started, cer
                 # (not wait_for(): its message would quote the 300 KB lines)
                 assert time.monotonic() < deadline, "message %d stranded" % i
                 time.sleep(0.02)
+
+
+def test_tls_options_without_a_tls_server_are_refused(started, certs):
+    # --tls-ca asks for a verified broker: a plaintext --server must not
+    # quietly carry the token in clear instead.
+    b = tls_broker(started, certs)
+    plain = "%s:%d" % b.addr
+    before = b.get("/stats")["sessions_total"]
+    for extra in (dict(ca=certs.ca), dict(cert=(certs.client, certs.client_key))):
+        r = msg(plain, "--token", "tok-in-clear", "stats", **extra)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "tls://" in r.stderr, r.stderr
+    assert b.get("/stats")["sessions_total"] == before
