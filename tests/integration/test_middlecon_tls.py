@@ -457,3 +457,13 @@ def test_tls_options_without_a_tls_server_are_refused(started, certs):
         assert r.returncode == 1, (r.stdout, r.stderr)
         assert "tls://" in r.stderr, r.stderr
     assert b.get("/stats")["sessions_total"] == before
+
+
+def test_client_ca_without_a_tls_listener_is_refused(certs):
+    # --tls-client-ca promises that clients are authenticated: with only
+    # plaintext listeners nothing would check them, so the broker must not
+    # start rather than run open.
+    r = subprocess.run([binary("middlecon"), "--listen", "127.0.0.1:0", "--tls-cert",
+                        certs.server, "--tls-key", certs.server_key, "--tls-client-ca", certs.ca],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "--tls-client-ca" in r.stderr, (r.returncode, r.stderr)
