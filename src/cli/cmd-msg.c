@@ -157,8 +157,16 @@ open_client(const struct msg_opts *o, bool reconnect, int *ret_exit)
         return mc_client_free(c);
     }
     mc_set_token(c, o->token);
-    if ((o->tls_ca || o->tls_cert || o->tls_key) &&
-        (r = mc_set_tls(c, o->tls_ca, o->tls_cert, o->tls_key)) < 0) {
+    bool tls_opts = o->tls_ca || o->tls_cert || o->tls_key;
+    if (tls_opts && strncmp(o->server, "tls://", 6) != 0) {
+        /* Asked for a verified broker: never fall back to plaintext (and a token in clear). */
+        fprintf(stderr,
+                "kumo msg: --tls-ca, --tls-cert and --tls-key need a tls:// server, not '%s'\n",
+                o->server);
+        *ret_exit = CLI_EXIT_ERROR;
+        return mc_client_free(c);
+    }
+    if (tls_opts && (r = mc_set_tls(c, o->tls_ca, o->tls_cert, o->tls_key)) < 0) {
         fprintf(stderr, "kumo msg: TLS files (--tls-ca %s, --tls-cert %s, --tls-key %s): %s\n",
                 o->tls_ca ? o->tls_ca : "-", o->tls_cert ? o->tls_cert : "-",
                 o->tls_key ? o->tls_key : "-", strerror(-r));

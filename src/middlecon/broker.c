@@ -2873,6 +2873,9 @@ load_tls(struct broker *b, bool listen_tls, bool peer_tls, struct kerr *err)
     int r;
     if ((c->tls_cert == NULL) != (c->tls_key == NULL))
         return kerr_setf(err, EINVAL, "--tls-cert and --tls-key go together");
+    /* Required client certificates that no listener would ask for: refuse to run open. */
+    if (c->tls_client_ca && !listen_tls)
+        return kerr_setf(err, EINVAL, "--tls-client-ca needs a tls:// listener");
     if (listen_tls) {
         if (!c->tls_cert)
             return kerr_setf(err, EINVAL, "a tls:// listener needs --tls-cert and --tls-key");

@@ -1081,15 +1081,13 @@ again:
         c->in_len -= off;
     }
     /* After a burst of large frames, do not keep megabytes per idle session. */
+    size_t need;
     if (c->in_len == 0 && c->in_cap > MC_BUF_KEEP) {
         free(c->in);
         c->in = NULL;
         c->in_cap = 0;
-        return;
-    }
-    /* A frame larger than the buffer: grow to its size (bounded by max_frame). */
-    size_t need;
-    if (frame_peek(c->in, c->in_len, c->max_frame, &need) == 1 && need > c->in_cap) {
+    } else if (frame_peek(c->in, c->in_len, c->max_frame, &need) == 1 && need > c->in_cap) {
+        /* A frame larger than the buffer: grow to its size (bounded by max_frame). */
         uint8_t *p = realloc(c->in, need);
         if (!p) {
             connection_lost(c, -ENOMEM);
@@ -1098,8 +1096,10 @@ again:
         c->in = p;
         c->in_cap = need;
     }
-    /* A TLS record larger than the free space leaves the rest inside GnuTLS. */
-    if (c->tls_s && c->in_len < c->in_cap && gnutls_record_check_pending(c->tls_s) > 0)
+    /* A TLS record larger than the free space leaves the rest inside GnuTLS,
+     * also when the buffer was just given back (the loop makes a new one). */
+    if (c->tls_s && (c->in_len < c->in_cap || c->in_cap == 0) &&
+        gnutls_record_check_pending(c->tls_s) > 0)
         goto again;
 }
 

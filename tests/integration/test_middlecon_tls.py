@@ -393,8 +393,9 @@ def test_tls_traffic_is_encrypted(started, certs, bg):
     for target, scheme, expect_clear in ((b.addr, "", True), ((host, int(port)), "tls://", False)):
         rec = Recorder(target)
         try:
+            ca = ["--tls-ca", certs.ca] if scheme else []
             r = subprocess.run([binary("kumo"), "msg", "--server",
-                                f"{scheme}127.0.0.1:{rec.port}", "--tls-ca", certs.ca,
+                                f"{scheme}127.0.0.1:{rec.port}", *ca,
                                 "--token", token, "request", ROOM, payload],
                                capture_output=True, text=True, timeout=15)
             assert r.returncode == 0 and r.stdout.strip() == "rx: ok", r.stderr
@@ -424,3 +425,45 @@ def test_listener_reconnects_over_tls(started, certs, bg):
             break
         assert time.monotonic() < deadline, (r.returncode, r.stdout, r.stderr)
         time.sleep(0.1)
+
+
+def test_frame_after_a_large_one_in_the_same_record_is_not_stranded(started, certs, bg):
+    # The broker coalesces queued frames into 16 KiB records, so the tail of
+    # a ~300 KB message and a short one after it share a record. The client
+    # reads only the tail into its frame-sized buffer; the short message
+    # stays decrypted inside GnuTLS, where epoll cannot see it. It must be
+    # delivered now, not when the next bytes happen to arrive.
+    b = tls_broker(started, certs)
+    rx = bg("tls://" + b.tls[0], "rx", ca=certs.ca)
+    with m.Session(b.addr, name="tx") as tx:
+        for i in range(3):
+            tx.send(m.MSG, room=ROOM, payload=b"b" * 300000)
+            tx.send(m.MSG, room=ROOM, payload=b"short-after-big-%d" % i)
+            deadline = time.monotonic() + 3
+            while "short-after-big-%d" % i not in rx.text():
+                # (not wait_for(): its message would quote the 300 KB lines)
+                assert time.monotonic() < deadline, "message %d stranded" % i
+                time.sleep(0.02)
+
+
+def test_tls_options_without_a_tls_server_are_refused(started, certs):
+    # --tls-ca asks for a verified broker: a plaintext --server must not
+    # quietly carry the token in clear instead.
+    b = tls_broker(started, certs)
+    plain = "%s:%d" % b.addr
+    before = b.get("/stats")["sessions_total"]
+    for extra in (dict(ca=certs.ca), dict(cert=(certs.client, certs.client_key))):
+        r = msg(plain, "--token", "tok-in-clear", "stats", **extra)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "tls://" in r.stderr, r.stderr
+    assert b.get("/stats")["sessions_total"] == before
+
+
+def test_client_ca_without_a_tls_listener_is_refused(certs):
+    # --tls-client-ca promises that clients are authenticated: with only
+    # plaintext listeners nothing would check them, so the broker must not
+    # start rather than run open.
+    r = subprocess.run([binary("middlecon"), "--listen", "127.0.0.1:0", "--tls-cert",
+                        certs.server, "--tls-key", certs.server_key, "--tls-client-ca", certs.ca],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "--tls-client-ca" in r.stderr, (r.returncode, r.stderr)
