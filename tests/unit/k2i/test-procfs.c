@@ -121,7 +121,7 @@ test_container_id(void **state)
     assert_string_equal(id, "abc.def_9");
     /* Every id kumo-runtime accepts: '+' too, up to a cgroup name's 255 bytes. */
     const char *plus = "0::/kumo/web+1\n";
-    assert_int_equal(procfs_container_id(plus, strlen(plus), id, sizeof(id)), 6);
+    assert_int_equal(procfs_container_id(plus, strlen(plus), id, sizeof(id)), 5);
     assert_string_equal(id, "web+1");
     char longest[300], toolong[300];
     snprintf(longest, sizeof(longest), "0::/kumo/%0255d\n", 7);
