@@ -1542,6 +1542,13 @@ mc_connect(struct mc_client *c, int timeout_ms)
         r = parse_server(server, &c->addr, &c->addrlen, c->tls_host);
         if (r < 0)
             goto out;
+        if (!c->tls && c->tls_creds) {
+            /* Asked to verify the broker: never fall back to plaintext. */
+            snprintf(c->last_err, sizeof(c->last_err),
+                     "TLS settings given, but '%.200s' is not a tls:// server", c->server);
+            r = -EINVAL;
+            goto out;
+        }
         if (c->tls && !c->tls_creds) {
             const char *what;
             r = mctls_creds_load(NULL, true, NULL, NULL, &c->tls_creds, &what);

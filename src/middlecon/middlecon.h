@@ -204,6 +204,8 @@ int mc_set_attr(struct mc_client *c, const char *key, const char *value);
  * address (a DNS name, or an IP address in its subject alternative names).
  * Files are read now. Returns 0, -ENOENT (a file is missing), -EINVAL (not
  * PEM, no certificate in ca_file, key does not match), -ENOMEM, -EBUSY.
+ * TLS settings on a server that is not "tls://" make mc_connect() fail
+ * with -EINVAL rather than connect in plaintext.
  * Handshake failures are reported by mc_connect(): -EKEYREJECTED (the
  * certificate did not verify, or the broker refused ours), -EPROTO (not
  * TLS, or a TLS alert), with the reason in mc_last_error().

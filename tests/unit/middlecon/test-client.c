@@ -313,6 +313,14 @@ test_bad_arguments(void **state)
     /* Nothing listens on port 1. */
     assert_int_equal(mc_connect(c, 2000), -ECONNREFUSED);
     assert_null(mc_client_free(c));
+    /* TLS settings for a plaintext server: refused, never a plaintext fallback. */
+    c = mc_client_new("127.0.0.1:1");
+    assert_int_equal(mc_set_tls(c, NULL, NULL, NULL), 0);
+    assert_int_equal(mc_connect(c, 100), -EINVAL);
+    char msg[256];
+    mc_last_error(c, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "'127.0.0.1:1' is not a tls:// server"));
+    assert_null(mc_client_free(c));
     assert_null(mc_client_free(NULL));
     assert_null(mc_event_free(NULL));
     assert_null(mc_result_free(NULL));
