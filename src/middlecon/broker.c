@@ -2975,10 +2975,13 @@ broker_new(struct broker_config *c, struct broker **ret, struct kerr *err)
         if (r < 0)
             return kerr_prefix(err, "peer");
         p->text = strdup(c->peers[i]);
+        /* unix: peers have no name to check; any other TLS peer must have one. */
         if (p->tls)
             p->host = addr_host(c->peers[i] + MCTLS_SCHEME_LEN);
+        b->npeers++; /* broker_free() frees what it got */
+        if (!p->text || (p->tls && !p->host && !p->addr.is_unix))
+            return kerr_set(err, ENOMEM, "peer '%s'", c->peers[i]);
         peer_tls |= p->tls;
-        b->npeers++;
     }
     int tr = load_tls(b, listen_tls, peer_tls, err);
     if (tr < 0)

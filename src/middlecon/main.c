@@ -112,10 +112,13 @@ struct opts {
 
 /* Replace a file-name setting (the last one given wins). */
 static int
-set_path(char **field, const char *val)
+set_path(char **field, const char *val, struct kerr *err)
 {
+    char *v = strdup(val);
+    if (!v)
+        return kerr_set(err, ENOMEM, "copy '%s'", val);
     free(*field);
-    *field = strdup(val);
+    *field = v;
     return 0;
 }
 
@@ -140,35 +143,39 @@ apply(struct opts *o, int opt, const char *val, struct kerr *err)
             return kerr_setf(err, EINVAL, "more than %d --peer addresses", BROKER_MAX_PEERS);
         if (broker_addr_parse(val, 4222, &a, &tls, err) < 0)
             return kerr_prefix(err, "--peer");
-        c->peers[c->npeers++] = strdup(val);
+        if (!(c->peers[c->npeers] = strdup(val)))
+            return kerr_set(err, ENOMEM, "--peer");
+        c->npeers++;
         return 0;
     }
     case OPT_TLS_CERT:
-        return set_path(&c->tls_cert, val);
+        return set_path(&c->tls_cert, val, err);
     case OPT_TLS_KEY:
-        return set_path(&c->tls_key, val);
+        return set_path(&c->tls_key, val, err);
     case OPT_TLS_CLIENT_CA:
-        return set_path(&c->tls_client_ca, val);
+        return set_path(&c->tls_client_ca, val, err);
     case OPT_TLS_CA:
-        return set_path(&c->tls_ca, val);
+        return set_path(&c->tls_ca, val, err);
     case OPT_TOKEN:
         if (c->ntokens >= BROKER_MAX_TOKENS)
             return kerr_setf(err, EINVAL, "more than %d tokens", BROKER_MAX_TOKENS);
         if (strlen(val) > 1024)
             return kerr_setf(err, EINVAL, "token longer than 1024 bytes");
-        c->tokens[c->ntokens++] = strdup(val);
+        if (!(c->tokens[c->ntokens] = strdup(val)))
+            return kerr_set(err, ENOMEM, "--token");
+        c->ntokens++;
         return 0;
     case OPT_PEER_TOKEN:
         if (c->npeer_tokens >= BROKER_MAX_TOKENS)
             return kerr_setf(err, EINVAL, "more than %d peer tokens", BROKER_MAX_TOKENS);
         if (!*val || strlen(val) > 1024)
             return kerr_setf(err, EINVAL, "peer token: expected 1..1024 bytes");
-        c->peer_tokens[c->npeer_tokens++] = strdup(val);
+        if (!(c->peer_tokens[c->npeer_tokens] = strdup(val)))
+            return kerr_set(err, ENOMEM, "--peer-token");
+        c->npeer_tokens++;
         return 0;
     case OPT_HTTP:
-        free(o->http);
-        o->http = strdup(val);
-        return 0;
+        return set_path(&o->http, val, err);
     case OPT_THREADS:
         if (parse_uint64(val, 256, &u) < 0 || u == 0)
             return kerr_setf(err, EINVAL, "--threads '%s': expected 1..256", val);
@@ -177,9 +184,7 @@ apply(struct opts *o, int opt, const char *val, struct kerr *err)
     case OPT_NAME:
         if (!*val || strlen(val) > 255)
             return kerr_setf(err, EINVAL, "--name '%s': expected 1..255 characters", val);
-        free(c->name);
-        c->name = strdup(val);
-        return 0;
+        return set_path(&c->name, val, err);
     case OPT_MAX_FRAME:
         if (parse_size(val, &u) < 0 || u < 4096 || u > (16u << 20))
             return kerr_setf(err, EINVAL, "--max-frame '%s': expected 4k..16M", val);
