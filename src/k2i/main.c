@@ -104,9 +104,11 @@ main(int argc, char **argv)
             config = optarg;
         else if (c == OPT_HELP) {
             usage(stdout);
+            k2i_config_free(&cfg);
             return 0;
         } else if (c == OPT_VERSION) {
             printf("k2i %s\n", KUMO_VERSION);
+            k2i_config_free(&cfg);
             return 0;
         }
     }
