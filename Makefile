@@ -1,5 +1,5 @@
 # Thin wrapper over meson/ninja; the README's commands.
-.PHONY: all build deps demo check bench fuzz lint format clean
+.PHONY: all build deps demo check check-sanitized bench fuzz lint format clean
 
 BUILD ?= build
 SRC_FILES = $(shell git ls-files -co --exclude-standard '*.c' '*.h' 2>/dev/null)
@@ -18,6 +18,9 @@ demo: build
 
 check: deps
 	@scripts/check
+
+check-sanitized: deps
+	@scripts/check-sanitized
 
 bench: build
 	@bench/run
