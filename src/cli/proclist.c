@@ -266,12 +266,11 @@ procfilter_set_states(struct procfilter *f, const char *states, struct kerr *err
 int
 procfilter_set_container(struct procfilter *f, const char *id, struct kerr *err)
 {
-    /* What kumo-runtime accepts as an id and k2i reports (a cgroup name). */
-    size_t n = strlen(id);
-    if (n > 255)
+    /* What kumo-runtime accepts as an id and k2i reports (a cgroup name); "-" is one too. */
+    if (strlen(id) > 255)
         return kerr_setf(err, EINVAL, "bad --container: longer than 255 characters");
-    for (const char *p = id; *p && strcmp(id, "-") != 0; p++)
-        if (!isalnum((unsigned char)*p) && !strchr("_.+-", *p))
+    for (const char *p = id; *p; p++)
+        if (!container_id_char(*p))
             return kerr_setf(err, EINVAL,
                              "bad --container '%.64s': '%c' is not a letter, digit, _ . + or -", id,
                              isprint((unsigned char)*p) ? *p : '?');

@@ -53,4 +53,15 @@ bool str_startswith(const char *s, const char *prefix);
 /* Copy at most cap-1 bytes and NUL-terminate; returns strlen(src). */
 size_t strlcpy_k(char *dst, const char *src, size_t cap);
 
+/*
+ * A character of a container id: [A-Za-z0-9_.+-], what kumo-runtime accepts,
+ * k2i reports (from the kumo/<id> cgroup) and the CLI filters on.
+ */
+static inline bool
+container_id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '+';
+}
+
 #endif

@@ -12,6 +12,7 @@
  * same), and parsing walks the buffer once without allocating.
  */
 #include "procfs.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -576,13 +577,6 @@ procfs_parse_status_ids(const char *buf, size_t len, struct procfs_ids *ret)
     return 0;
 }
 
-static bool
-id_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.' || c == '+';
-}
-
 size_t
 procfs_container_id(const char *cgroup, size_t len, char *buf, size_t cap)
 {
@@ -599,7 +593,7 @@ procfs_container_id(const char *cgroup, size_t len, char *buf, size_t cap)
                 if (*s != '/' || memcmp(s + 1, "kumo/", 5) != 0)
                     continue;
                 const char *id = s + 6, *e = id;
-                while (e < le && id_char(*e))
+                while (e < le && container_id_char(*e))
                     e++;
                 size_t n = (size_t)(e - id);
                 bool whole = e == le || *e == '/';

@@ -279,12 +279,9 @@ container_id_ok(const char *s)
     size_t n = strlen(s);
     if (n == 0 || n > K2I_Q_CONTAINER_MAX)
         return false;
-    for (; *s; s++) {
-        char c = *s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || c == '+'))
+    for (; *s; s++)
+        if (!container_id_char(*s))
             return false;
-    }
     return true;
 }
 

@@ -1213,20 +1213,30 @@ purge_remote(struct broker *b, struct session *link)
 /* ------------------------------------------------------------------ */
 /* Session lifecycle (owner thread)                                     */
 
-/* Give s a TLS session over its fd. 0 or -ENOMEM / -EINVAL. */
+/* Give s the TLS session g over its fd; on success s owns g. 0 or -ENOMEM. */
 static int
-stls_attach(struct session *s, gnutls_certificate_credentials_t creds, int role, const char *host)
+stls_adopt(struct session *s, gnutls_session_t g, bool ready)
 {
     struct stls *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    int r = mctls_session_new(creds, s->fd, role, host, &t->g);
-    if (r < 0) {
-        free(t);
-        return r;
-    }
+    t->g = g;
+    t->ready = ready;
     s->tls = t;
     return 0;
+}
+
+/* Give s a new TLS session over its fd. 0 or -ENOMEM / -EINVAL. */
+static int
+stls_attach(struct session *s, gnutls_certificate_credentials_t creds, int role, const char *host)
+{
+    gnutls_session_t g;
+    int r = mctls_session_new(creds, s->fd, role, host, &g);
+    if (r < 0)
+        return r;
+    if ((r = stls_adopt(s, g, false)) < 0)
+        gnutls_deinit(g);
+    return r;
 }
 
 /*
@@ -2736,16 +2746,13 @@ peer_try(struct broker *b, struct peer *p)
     s->is_peer = s->peer_out = s->welcomed = true;
     s->peer = p;
     if (g) {
-        struct stls *t = calloc(1, sizeof(*t));
-        if (!t) {
+        if (stls_adopt(s, g, true) < 0) {
             /* Not in any epoll set yet: closing it here is safe. */
             (void)TAKE_FD(fd);
             session_close(s);
             return;
         }
-        t->g = TAKE_PTR(g);
-        t->ready = true;
-        s->tls = t;
+        g = NULL; /* s owns it now */
     }
     s->name = strndup((const char *)wf.broker.p, wf.broker.len);
     s->name_len = (uint16_t)wf.broker.len;

@@ -96,8 +96,7 @@ rt_id_validate(const char *id, struct kerr *err)
         return kerr_setf(err, EINVAL, "container id '%s' is not allowed", id);
     for (size_t i = 0; i < n; i++) {
         char c = id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.' || c == '+'))
+        if (!container_id_char(c))
             return kerr_setf(err, EINVAL,
                              "container id '%.64s' has an invalid character '%c' (allowed: "
                              "letters, digits, _ - . +)",
