@@ -796,9 +796,7 @@ plain_flush_locked(struct session *s)
 static void
 tls_flush_locked(struct session *s)
 {
-    struct stls *t = s->tls;
-    if (!t->ready)
-        return; /* output waits for the handshake */
+    struct stls *t = s->tls; /* ready: session_flush() waits for the handshake */
     for (;;) {
         if (t->wlen == 0) {
             if (s->oq_n == 0)
